@@ -1,0 +1,355 @@
+"""MPI rollout fan-out shared by every experiment's train.py.
+
+Rank 0 (the master) asks the evolution strategy for a population, sends each worker its
+share and gathers the rewards; ranks 1..num_worker run rollouts. A train.py supplies
+`make_evaluator()`, called once in each worker, which returns
+
+    evaluate(params, seeds, train_mode, max_len) -> (rewards, steps)
+        params: (k, num_params) float64, one row per solution
+        seeds:  (k, num_episode) int64, one env seed per episode
+        rewards, steps: (k, num_episode) float
+
+so an experiment may step all k * num_episode episodes of a worker as one batch.
+
+Run outside MPI, `run()` relaunches the script under `mpiexec -n num_worker+1`. Logs
+(written atomically each generation, in the 2018 estool layout) live in `log/`:
+    <game>.<opt>.<num_episode>.<popsize>.json       [current_params]
+    ....hist.json       rows [gen, seconds, avg, min, max, std, rms_stdev, mean_steps, max_steps]
+    ....best.json       [best_params, best_eval_reward]
+    ....hist_best.json  rows [gen, seconds, "improvement", x, "curr", y, "prev", z, "best", w]
+    ....log.json        rows [gen, eval_reward, params]
+plus `.args.json` (the resolved flags) and `.es.pkl` (the full state, for --resume).
+"""
+
+import argparse
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from estool.es import OPTIMIZERS, make_optimizer
+
+RESULT_TAG, JOB_TAG, STOP_TAG = 1, 2, 3
+UNDER_MPI_VARS = ('PMI_RANK', 'PMIX_RANK', 'OMPI_COMM_WORLD_RANK')
+POLL_SECONDS = 0.002  # MPICH spins in blocking receives; sleeping leaves the cores to rollouts
+EVAL_SEED_BASE = 10 ** 8  # eval seeds are fixed and kept apart from training seeds
+
+
+def add_es_arguments(parser, num_worker=64, num_worker_trial=1, num_episode=16,
+                     eval_steps=25, sigma_init=0.10):
+    """Add the fan-out's flags to a train.py parser; defaults are the experiment's."""
+    g = parser.add_argument_group('evolution strategy and MPI fan-out')
+    g.add_argument('-o', '--optimizer', choices=OPTIMIZERS, default='cma',
+                   help='cma (pycma CMA-ES), pepg, ses (PEPG with elites), openes or ga (default: %(default)s)')
+    g.add_argument('-n', '--num_worker', type=int, default=num_worker,
+                   help='MPI worker processes; the master is one more (default: %(default)s)')
+    g.add_argument('-t', '--num_worker_trial', type=int, default=num_worker_trial,
+                   help='solutions each worker evaluates per generation; popsize = n * t (default: %(default)s)')
+    g.add_argument('-e', '--num_episode', type=int, default=num_episode,
+                   help='episodes averaged per solution (default: %(default)s)')
+    g.add_argument('--eval_steps', type=int, default=eval_steps,
+                   help='every this many generations, evaluate the current mean on fixed seeds '
+                        '(popsize * num_episode episodes) and keep the best (default: %(default)s)')
+    g.add_argument('--antithetic', action='store_true',
+                   help='antithetic sampling (openes) and the same episode seeds for each +/- pair')
+    g.add_argument('--cap_time', action='store_true',
+                   help='cap training episodes at twice the mean length of the last generation')
+    g.add_argument('--retrain', action='store_true',
+                   help='when an evaluation does not beat the best, reset the mean to the best params')
+    g.add_argument('--seed', '--seed_start', dest='seed', type=int, default=0,
+                   help='the run seed: optimizer and episode seeds are all derived from it (default: %(default)s)')
+    g.add_argument('--sigma_init', type=float, default=sigma_init,
+                   help='initial standard deviation of the search distribution (default: %(default)s)')
+    g.add_argument('--sigma_decay', type=float, default=0.999,
+                   help='sigma multiplier per generation for pepg, openes and ga (default: %(default)s)')
+    g.add_argument('--weight_decay', type=float, default=0.005,
+                   help='L2 penalty subtracted from rewards (default: %(default)s)')
+    g.add_argument('--max_gen', type=int, default=0,
+                   help='stop after this many generations; 0 runs until Ctrl-C (default: %(default)s)')
+    g.add_argument('--resume', action='store_true',
+                   help='continue from log/<name>.es.pkl with the same ES state and random streams')
+    g.add_argument('--log_dir', default='log', help='where the log files go (default: %(default)s)')
+    return parser
+
+
+def log_name(game, args):
+    return '%s.%s.%d.%d' % (game, args.optimizer, args.num_episode, args.num_worker * args.num_worker_trial)
+
+
+def check_es_arguments(parser, args):
+    """Reject impossible flag combinations with one line, before anything is launched."""
+    if args.num_worker < 1 or args.num_worker_trial < 1 or args.num_episode < 1:
+        parser.error('-n, -t and -e must be at least 1')
+    popsize = args.num_worker * args.num_worker_trial
+    if (args.optimizer in ('pepg', 'ses') or args.antithetic) and popsize % 2:
+        parser.error('%s needs an even popsize (n * t), got %d' % (
+            'antithetic sampling' if args.antithetic else args.optimizer, popsize))
+    if args.eval_steps < 1:
+        parser.error('--eval_steps must be at least 1')
+
+
+def write_json_atomic(path, obj):
+    """Write to a temp file then rename, so a kill never leaves a half-written log."""
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
+
+
+def write_pickle_atomic(path, obj):
+    tmp = path + '.tmp'
+    with open(tmp, 'wb') as f:
+        pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+
+
+def rounded(params):
+    return np.round(np.asarray(params, dtype=np.float64), 4).tolist()
+
+
+def under_mpi():
+    return any(v in os.environ for v in UNDER_MPI_VARS)
+
+
+def relaunch_under_mpi(num_worker):
+    """Run this same command under `mpiexec -n num_worker+1`; returns its exit code."""
+    mpiexec = shutil.which('mpiexec') or os.path.join(os.path.dirname(sys.executable), 'mpiexec')
+    if not os.path.exists(mpiexec):
+        sys.exit('%s: mpiexec not found; install the mpich wheel (pip install -r requirements.txt)'
+                 % os.path.basename(sys.argv[0]))
+    env = dict(os.environ)
+    # Many processes share few cores: one BLAS thread each avoids oversubscription.
+    for var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+        env.setdefault(var, '1')
+    cmd = [mpiexec, '-n', str(num_worker + 1), sys.executable, '-u'] + sys.argv
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        # A terminal's Ctrl-C reaches every rank already; a SIGINT sent to this process
+        # alone (timeout, kill -INT) must be passed on. Either way each rank exits at once
+        # (see _quiet_sigint).
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        return 130
+
+
+def _quiet_sigint(rank, name):
+    """On Ctrl-C each rank exits at once; logs of finished generations are already on disk."""
+    def handler(signum, frame):
+        if rank == 0:
+            sys.stderr.write('\ninterrupted: logs of the last finished generation are in %s.*\n' % name)
+            sys.stderr.flush()
+        os._exit(130)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _recv_polling(comm, source, tag, status=None):
+    from mpi4py import MPI
+    status = status if status is not None else MPI.Status()
+    while not comm.Iprobe(source=source, tag=tag, status=status):
+        time.sleep(POLL_SECONDS)
+    return comm.recv(source=status.Get_source(), tag=tag)
+
+
+def worker_loop(comm, make_evaluator):
+    """Ranks 1..n: evaluate jobs until the master says stop. Never imports TensorFlow."""
+    from mpi4py import MPI
+    evaluate = make_evaluator()
+    status = MPI.Status()
+    while True:
+        while not comm.Iprobe(source=0, tag=MPI.ANY_TAG, status=status):
+            time.sleep(POLL_SECONDS)
+        job = comm.recv(source=0, tag=status.Get_tag())
+        if status.Get_tag() == STOP_TAG:
+            return
+        params, seeds, train_mode, max_len = job
+        try:
+            rewards, steps = evaluate(params, seeds, train_mode, max_len)
+        except Exception:
+            import traceback
+            traceback.print_exc()
+            sys.stderr.write('worker %d failed; stopping the run\n' % comm.Get_rank())
+            sys.stderr.flush()
+            comm.Abort(1)
+        comm.send((np.asarray(rewards, dtype=np.float64), np.asarray(steps, dtype=np.float64)),
+                  dest=0, tag=RESULT_TAG)
+
+
+class Master:
+    """Rank 0: the ES loop, the logs and the checkpoint."""
+
+    def __init__(self, comm, args, game, num_params):
+        self.comm = comm
+        self.args = args
+        self.num_params = num_params
+        self.popsize = args.num_worker * args.num_worker_trial
+        self.name = log_name(game, args)
+        self.prefix = os.path.join(args.log_dir, self.name)
+        os.makedirs(args.log_dir, exist_ok=True)
+
+    def new_state(self):
+        a = self.args
+        es_seed, episode_seed = np.random.SeedSequence(a.seed).spawn(2)
+        es = make_optimizer(a.optimizer, self.num_params, self.popsize, sigma_init=a.sigma_init,
+                            sigma_decay=a.sigma_decay, antithetic=a.antithetic,
+                            weight_decay=a.weight_decay, seed=es_seed)
+        return dict(es=es, seed_rng=np.random.default_rng(episode_seed), gen=0, seconds=0.0,
+                    hist=[], hist_best=[], eval_log=[], best_params=None,
+                    best_reward=None, max_len=-1, num_params=self.num_params)
+
+    def load_state(self):
+        path = self.prefix + '.es.pkl'
+        with open(path, 'rb') as f:
+            state = pickle.load(f)
+        if state['num_params'] != self.num_params:
+            sys.exit('--resume: %s holds %d params, this model has %d' % (
+                path, state['num_params'], self.num_params))
+        print('resumed %s at generation %d' % (path, state['gen']), flush=True)
+        return state
+
+    def evaluate_population(self, solutions, seeds, train_mode, max_len, desc):
+        """Send each worker its rows, gather (rewards, steps) of shape (popsize, num_episode)."""
+        from mpi4py import MPI
+        from tqdm import tqdm
+        t = self.args.num_worker_trial
+        for w in range(self.args.num_worker):
+            rows = slice(w * t, (w + 1) * t)
+            self.comm.send((solutions[rows], seeds[rows], train_mode, max_len), dest=w + 1, tag=JOB_TAG)
+        rewards = np.zeros(seeds.shape)
+        steps = np.zeros(seeds.shape)
+        status = MPI.Status()
+        with tqdm(total=self.args.num_worker, desc=desc, unit='worker', leave=False,
+                  disable=None) as bar:
+            for _ in range(self.args.num_worker):
+                r, s = _recv_polling(self.comm, MPI.ANY_SOURCE, RESULT_TAG, status)
+                w = status.Get_source() - 1
+                rewards[w * t:(w + 1) * t] = r
+                steps[w * t:(w + 1) * t] = s
+                bar.update()
+        return rewards, steps
+
+    def train_seeds(self, seed_rng):
+        seeds = seed_rng.integers(0, 2 ** 31 - 1, size=(self.popsize, self.args.num_episode))
+        if self.args.antithetic:
+            # Solutions i and i + popsize/2 are a +/- pair: same episodes, less noise in the difference.
+            half = self.popsize // 2
+            seeds[half:] = seeds[:half]
+        return seeds
+
+    def eval_seeds(self):
+        return EVAL_SEED_BASE + np.arange(self.popsize * self.args.num_episode).reshape(
+            self.popsize, self.args.num_episode)
+
+    def run(self):
+        a = self.args
+        state = self.load_state() if a.resume else self.new_state()
+        es = state['es']
+        write_json_atomic(self.prefix + '.args.json', vars(a))
+        print('training %s: %d params, popsize %d, %d episodes each, %d workers' % (
+            self.name, self.num_params, self.popsize, a.num_episode, a.num_worker), flush=True)
+        start = time.time() - state['seconds']
+        while a.max_gen <= 0 or state['gen'] < a.max_gen:
+            gen = state['gen'] + 1
+            solutions = es.ask()
+            rewards, steps = self.evaluate_population(
+                solutions, self.train_seeds(state['seed_rng']), True, state['max_len'], 'gen %d' % gen)
+            fitness = rewards.mean(axis=1)
+            es.tell(fitness)
+            mean_steps, max_steps = float(steps.mean()), float(steps.max())
+            if a.cap_time:
+                state['max_len'] = 2 * int(mean_steps + 1)
+            seconds = int(time.time() - start)
+            row = [gen, seconds, round(float(fitness.mean()), 2), round(float(fitness.min()), 2),
+                   round(float(fitness.max()), 2), round(float(fitness.std()), 2),
+                   round(es.rms_stdev(), 4), round(mean_steps + 1, 1), int(max_steps) + 1]
+            state['hist'].append(row)
+            print('gen %d  time %ds  avg %.2f  min %.2f  max %.2f  std %.2f  sigma %.4f  mean_steps %.1f  max_steps %d'
+                  % tuple(row), flush=True)
+            write_json_atomic(self.prefix + '.json', [rounded(es.current_param())])
+            write_json_atomic(self.prefix + '.hist.json', state['hist'])
+
+            last = a.max_gen > 0 and gen == a.max_gen
+            if gen % a.eval_steps == 0 or last:
+                self.evaluate_mean(es, state, gen, start)
+            state['gen'] = gen
+            state['seconds'] = time.time() - start
+            write_pickle_atomic(self.prefix + '.es.pkl', state)
+        self.stop_workers()
+
+    def evaluate_mean(self, es, state, gen, start):
+        params = rounded(es.current_param())
+        solutions = np.tile(np.array(params), (self.popsize, 1))
+        rewards, _ = self.evaluate_population(solutions, self.eval_seeds(), False, -1, 'eval %d' % gen)
+        reward = float(rewards.mean())
+        prev = state['best_reward']
+        state['eval_log'].append([gen, round(reward, 4), params])
+        if prev is None or reward > prev:
+            state['best_reward'], state['best_params'] = reward, params
+        elif self.args.retrain:
+            es.set_mu(np.array(state['best_params']))
+        best = state['best_reward']
+        improvement = reward - (prev if prev is not None else reward)
+        row = [gen, int(time.time() - start), 'improvement', round(improvement, 4), 'curr',
+               round(reward, 4), 'prev', round(prev if prev is not None else reward, 4), 'best', round(best, 4)]
+        state['hist_best'].append(row)
+        print('eval gen %d  improvement %.2f  curr %.2f  prev %.2f  best %.2f' % (
+            gen, improvement, reward, row[7], best), flush=True)
+        write_json_atomic(self.prefix + '.log.json', state['eval_log'])
+        write_json_atomic(self.prefix + '.best.json', [state['best_params'], round(best, 4)])
+        write_json_atomic(self.prefix + '.hist_best.json', state['hist_best'])
+
+    def stop_workers(self):
+        for w in range(self.args.num_worker):
+            self.comm.send(None, dest=w + 1, tag=STOP_TAG)
+
+
+def run(args, game, num_params, make_evaluator):
+    """Train with the ES over MPI; relaunches under mpiexec when not already under MPI."""
+    prefix = os.path.join(args.log_dir, log_name(game, args))
+    if args.resume and not os.path.exists(prefix + '.es.pkl'):
+        sys.exit('--resume: no checkpoint %s.es.pkl (start once without --resume)' % prefix)
+    if not under_mpi():
+        code = relaunch_under_mpi(args.num_worker)
+        if code not in (0, 130):
+            sys.stderr.write('%s: the MPI run stopped with exit code %d (a rank crashed or was '
+                             'killed); logs of the last finished generation are in %s.*\n' % (
+                                 os.path.basename(sys.argv[0]), code, prefix))
+        sys.exit(code)
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    rank = comm.Get_rank()
+    if comm.Get_size() != args.num_worker + 1:
+        if rank == 0:
+            sys.stderr.write('-n %d needs %d MPI processes, got %d\n' % (
+                args.num_worker, args.num_worker + 1, comm.Get_size()))
+        comm.Abort(2)
+    _quiet_sigint(rank, os.path.join(args.log_dir, log_name(game, args)))
+    if rank == 0:
+        try:
+            Master(comm, args, game, num_params).run()
+        except BaseException as e:
+            # Workers wait for jobs for ever: a master that stops must take them down.
+            if not isinstance(e, SystemExit):
+                import traceback
+                traceback.print_exc()
+            elif e.code not in (None, 0):
+                sys.stderr.write('%s\n' % e.code)
+            sys.stderr.flush()
+            comm.Abort(1)
+    else:
+        worker_loop(comm, make_evaluator)
+
+
+def default_parser(description):
+    return argparse.ArgumentParser(description=description,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)

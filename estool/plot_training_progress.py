@@ -1,0 +1,89 @@
+"""Plot a training run from its log files and save a PNG.
+
+    python plot_training_progress.py log/cartpole_swingup.cma.1.16
+    python plot_training_progress.py log/cartpole_swingup.cma.1.16.hist.json -o progress.png
+
+Draws the population's mean, min and max reward per generation (<prefix>.hist.json) and
+each evaluation of the mean params with the best so far (<prefix>.hist_best.json).
+plot_training_progress.ipynb is the notebook twin of this script.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HIST_COLUMNS = ['gen', 'seconds', 'avg', 'min', 'max', 'std', 'rms_stdev', 'mean_steps', 'max_steps']
+
+
+def log_prefix(path):
+    """Accept a prefix or any of its log files: 'log/x.cma.16.64.hist.json' -> 'log/x.cma.16.64'."""
+    for suffix in ('.hist_best.json', '.hist.json', '.best.json', '.log.json', '.json'):
+        if path.endswith(suffix):
+            return path[:-len(suffix)]
+    return path
+
+
+def load_history(prefix):
+    """-> (hist rows as dicts, eval rows as dicts); eval rows are empty before the first evaluation."""
+    hist_path = prefix + '.hist.json'
+    if not os.path.exists(hist_path):
+        raise FileNotFoundError('%s: no such file (train.py writes it each generation)' % hist_path)
+    with open(hist_path) as f:
+        hist = [dict(zip(HIST_COLUMNS, row)) for row in json.load(f)]
+    evals = []
+    if os.path.exists(prefix + '.hist_best.json'):
+        with open(prefix + '.hist_best.json') as f:
+            # [gen, seconds, "improvement", x, "curr", y, "prev", z, "best", w]
+            evals = [dict(gen=r[0], seconds=r[1], curr=r[5], best=r[9]) for r in json.load(f)]
+    return hist, evals
+
+
+def plot_progress(prefix, ax=None, title=None):
+    """Draw the curves of one run on ax (a new figure if None); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    hist, evals = load_history(prefix)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 5))
+    else:
+        fig = ax.figure
+    gens = [h['gen'] for h in hist]
+    ax.fill_between(gens, [h['min'] for h in hist], [h['max'] for h in hist], color='tab:blue',
+                    alpha=0.2, label='population min-max')
+    ax.plot(gens, [h['avg'] for h in hist], color='tab:blue', label='population mean')
+    if evals:
+        ax.plot([e['gen'] for e in evals], [e['curr'] for e in evals], 'o', color='tab:orange',
+                label='evaluation of mean params')
+        ax.step([e['gen'] for e in evals], [e['best'] for e in evals], where='post', color='tab:red',
+                label='best evaluation')
+    ax.set_xlabel('generation')
+    ax.set_ylabel('reward')
+    ax.set_title(title or os.path.basename(prefix))
+    ax.grid(alpha=0.3)
+    ax.legend(loc='lower right')
+    fig.tight_layout()
+    return fig
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('log', help='log prefix (log/<game>.<opt>.<episodes>.<popsize>) or one of its files')
+    p.add_argument('-o', '--output', help='PNG to write (default: <prefix>.png)')
+    args = p.parse_args()
+    prefix = log_prefix(args.log)
+    import matplotlib
+    matplotlib.use('Agg')  # a file, no window: works over ssh and in CI
+    try:
+        fig = plot_progress(prefix)
+    except (FileNotFoundError, ValueError, IndexError, KeyError) as e:
+        sys.exit('plot_training_progress.py: %s' % e)
+    out = args.output or prefix + '.png'
+    fig.savefig(out, dpi=100)
+    hist, evals = load_history(prefix)
+    print('wrote %s (%d generations, %d evaluations, best eval %s)' % (
+        out, len(hist), len(evals), evals[-1]['best'] if evals else 'none'))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,239 @@
+"""estool's train.py / model.py / plots / notebooks, run through the scripts as a user would."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+
+from conftest import ROOT, run_script
+
+ESTOOL = os.path.join(ROOT, 'estool')
+NAME = 'cartpole_swingup.cma.1.4'  # game.opt.num_episode.popsize for -n 2 -t 2 -e 1
+NUM_PARAMS = 66                    # 5-5-5-1 tanh network
+TRAIN = ['train.py', 'cartpole_swingup', '-n', '2', '-t', '2', '-e', '1', '--sigma_init', '1.0', '--seed', '3']
+
+
+def read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def is_rounded(values, decimals=4):
+    values = np.asarray(values, dtype=np.float64)
+    return np.allclose(values, np.round(values, decimals), rtol=0, atol=1e-9)
+
+
+@pytest.fixture(scope='module')
+def mpi_run(tmp_path_factory):
+    """A 2-worker run started under mpiexec directly, 3 generations, evaluating every 2."""
+    log_dir = tmp_path_factory.mktemp('mpi') / 'log'
+    mpiexec = os.path.join(os.path.dirname(sys.executable), 'mpiexec')
+    proc = subprocess.run([mpiexec, '-n', '3', sys.executable] + TRAIN +
+                          ['--max_gen', '3', '--eval_steps', '2', '--log_dir', str(log_dir)],
+                          cwd=ESTOOL, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return log_dir, proc.stdout
+
+
+def test_mpi_run_writes_all_five_logs_in_the_2018_layout(mpi_run):
+    log_dir, stdout = mpi_run
+    prefix = str(log_dir / NAME)
+
+    current = read(prefix + '.json')
+    assert len(current) == 1 and len(current[0]) == NUM_PARAMS and is_rounded(current[0])
+
+    hist = read(prefix + '.hist.json')
+    assert [row[0] for row in hist] == [1, 2, 3]
+    for gen, seconds, avg, lo, hi, std, rms, mean_steps, max_steps in hist:
+        assert lo <= avg <= hi and std >= 0 and rms > 0 and 1 <= mean_steps <= max_steps <= 1001
+
+    best_params, best_reward = read(prefix + '.best.json')
+    assert len(best_params) == NUM_PARAMS and is_rounded(best_params)
+
+    hist_best = read(prefix + '.hist_best.json')
+    assert [row[0] for row in hist_best] == [2, 3]  # every 2 generations, and at the last one
+    for row in hist_best:
+        assert len(row) == 10 and row[2::2] == ['improvement', 'curr', 'prev', 'best']
+    assert hist_best[-1][9] == pytest.approx(best_reward)
+    assert best_reward == pytest.approx(max(row[5] for row in hist_best))
+
+    eval_log = read(prefix + '.log.json')
+    assert [row[0] for row in eval_log] == [2, 3]
+    assert all(len(row[2]) == NUM_PARAMS for row in eval_log)
+
+    assert read(prefix + '.args.json')['num_worker'] == 2
+    assert 'gen 3 ' in stdout and 'eval gen 2 ' in stdout
+
+
+def test_relaunch_and_resume_continue_the_same_run(tmp_path):
+    """2 generations, then --resume to 4, must equal a straight 4-generation run."""
+    straight, split = tmp_path / 'straight', tmp_path / 'split'
+    run_script(TRAIN + ['--max_gen', '4', '--eval_steps', '2', '--log_dir', str(straight)], ESTOOL)
+    run_script(TRAIN + ['--max_gen', '2', '--eval_steps', '2', '--log_dir', str(split)], ESTOOL)
+    out = run_script(TRAIN + ['--max_gen', '4', '--eval_steps', '2', '--resume', '--log_dir', str(split)],
+                     ESTOOL).stdout
+    assert 'resumed' in out and 'gen 3 ' in out and 'gen 1 ' not in out
+    a, b = read(straight / (NAME + '.hist.json')), read(split / (NAME + '.hist.json'))
+    assert [r[0] for r in b] == [1, 2, 3, 4]
+    drop_seconds = lambda rows: [r[:1] + r[2:] for r in rows]  # noqa: E731
+    assert drop_seconds(a) == drop_seconds(b)
+    assert read(straight / (NAME + '.best.json')) == read(split / (NAME + '.best.json'))
+
+
+def test_resume_without_checkpoint_is_one_line(tmp_path):
+    proc = run_script(TRAIN + ['--max_gen', '1', '--resume', '--log_dir', str(tmp_path)], ESTOOL, check=False)
+    assert proc.returncode != 0
+    assert 'no checkpoint' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def worker_pids(log_dir):
+    """PIDs of MPI ranks >= 1 of the run writing to log_dir."""
+    pids = []
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                cmd = f.read().split(b'\0')
+            with open('/proc/%s/environ' % pid, 'rb') as f:
+                env = dict(kv.split(b'=', 1) for kv in f.read().split(b'\0') if b'=' in kv)
+        except OSError:
+            continue
+        if str(log_dir).encode() in cmd and env.get(b'PMI_RANK', b'0') != b'0':
+            pids.append(int(pid))
+    return pids
+
+
+def test_killed_worker_stops_the_run_and_keeps_logs(tmp_path):
+    proc = subprocess.Popen([sys.executable] + TRAIN + ['--eval_steps', '1000', '--log_dir', str(tmp_path)],
+                            cwd=ESTOOL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hist_path = tmp_path / (NAME + '.hist.json')
+    deadline = time.time() + 120
+    while time.time() < deadline and not (hist_path.exists() and len(read(hist_path)) >= 3):
+        time.sleep(0.2)
+    pids = worker_pids(tmp_path)
+    assert pids, 'no worker process found'
+    os.kill(pids[0], signal.SIGKILL)
+    killed_at = time.time()
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail('run still going 60 s after a worker was killed')
+    assert time.time() - killed_at < 60
+    assert proc.returncode != 0
+    assert 'a rank crashed or was killed' in err
+    rows = read(hist_path)  # still valid JSON, generations in order
+    assert len(rows) >= 3 and [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    assert len(read(tmp_path / (NAME + '.json'))[0]) == NUM_PARAMS
+
+
+def test_model_replays_best_params(mpi_run):
+    log_dir, _ = mpi_run
+    out = run_script(['model.py', 'cartpole_swingup', str(log_dir / (NAME + '.best.json')), 'norender',
+                      '0', '--episodes', '3'], ESTOOL).stdout
+    lines = out.strip().splitlines()
+    rewards = [float(line.split()[3]) for line in lines if line.startswith('episode')]
+    assert len(rewards) == 3
+    summary = lines[-1].split()
+    assert summary[0] == 'average_reward' and summary[2] == 'stdev'
+    assert float(summary[1]) == pytest.approx(np.mean(rewards), abs=0.01)
+    assert float(summary[3]) == pytest.approx(np.std(rewards), abs=0.01)
+    # Same seed, same scores.
+    again = run_script(['model.py', 'cartpole_swingup', str(log_dir / (NAME + '.best.json')), 'norender',
+                        '0', '--episodes', '3'], ESTOOL).stdout
+    assert again == out
+    # render: one episode drawn with pygame (dummy video driver in tests).
+    out = run_script(['model.py', 'cartpole_swingup', str(log_dir / (NAME + '.json')), 'render',
+                      '--max_len', '30'], ESTOOL).stdout
+    assert 'episode 0 ' in out and 'steps 30' in out or 'average_reward' in out
+
+
+def test_model_runs_the_box2d_task(tmp_path):
+    params = tmp_path / 'zeros.json'
+    params.write_text(json.dumps([[0.0] * (24 * 40 + 40 + 40 * 40 + 40 + 40 * 4 + 4)]))
+    out = run_script(['model.py', 'bipedal_walker', str(params), 'norender', '--episodes', '1',
+                      '--max_len', '50'], ESTOOL).stdout
+    assert 'episode 0 ' in out and 'average_reward' in out
+
+
+@pytest.mark.parametrize('content,words', [
+    (None, 'no such file'),
+    ('{not json', 'malformed'),
+    ('[[1.0, 2.0, 3.0], 5]', 'holds 3 numbers'),
+])
+def test_bad_params_file_is_one_line_naming_file_and_size(tmp_path, content, words):
+    path = tmp_path / 'params.json'
+    if content is not None:
+        path.write_text(content)
+    proc = run_script(['model.py', 'cartpole_swingup', str(path), 'norender'], ESTOOL, check=False)
+    assert proc.returncode != 0
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and 'Traceback' not in err
+    assert str(path) in err and words in err and '66 numbers' in err
+
+
+def test_help_explains_every_flag():
+    train = run_script(['train.py', '--help'], ESTOOL).stdout
+    for flag in ['-o', '-n', '-t', '-e', '--eval_steps', '--antithetic', '--cap_time', '--retrain',
+                 '--seed_start', '--sigma_init', '--sigma_decay', '--max_gen', '--resume', '--log_dir']:
+        assert flag in train, flag
+    model = run_script(['model.py', '--help'], ESTOOL).stdout
+    for word in ['game', 'params_file', 'render', 'norender', 'seed', '--episodes', '--max_len']:
+        assert word in model, word
+
+
+def test_bad_flags_are_one_line(tmp_path):
+    proc = run_script(TRAIN[:2] + ['-o', 'pepg', '-n', '1', '-t', '3', '--log_dir', str(tmp_path)], ESTOOL,
+                      check=False)
+    assert proc.returncode == 2 and 'even popsize' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def test_plot_script_writes_png(mpi_run, tmp_path):
+    log_dir, _ = mpi_run
+    png = tmp_path / 'progress.png'
+    out = run_script(['plot_training_progress.py', str(log_dir / (NAME + '.hist.json')), '-o', str(png)],
+                     ESTOOL).stdout
+    assert png.stat().st_size > 10000 and png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert '3 generations, 2 evaluations' in out
+    proc = run_script(['plot_training_progress.py', str(tmp_path / 'nothing')], ESTOOL, check=False)
+    assert proc.returncode != 0 and 'no such file' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def execute_notebook(path, parameters):
+    """Run a notebook with its 'parameters' cell replaced, as papermill would."""
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])]
+    assert len(cells) == 1
+    cells[0].source = parameters
+    NotebookClient(nb, timeout=300, kernel_name='python3',
+                   resources={'metadata': {'path': os.path.dirname(path)}}).execute()
+    return nb
+
+
+def outputs_text(nb):
+    return '\n'.join(o.get('text', '') for c in nb.cells if c.cell_type == 'code' for o in c.outputs)
+
+
+def test_plot_training_progress_notebook_executes(mpi_run):
+    log_dir, _ = mpi_run
+    nb = execute_notebook(os.path.join(ESTOOL, 'plot_training_progress.ipynb'),
+                          'LOG_PREFIX = %r' % str(log_dir / NAME))
+    assert '3 generations' in outputs_text(nb)
+    images = [o for c in nb.cells if c.cell_type == 'code' for o in c.outputs if 'image/png' in o.get('data', {})]
+    assert len(images) == 2
+
+
+def test_simple_es_example_notebook_executes():
+    nb = execute_notebook(os.path.join(ESTOOL, 'simple_es_example.ipynb'),
+                          'NUM_PARAMS = 5\nPOPSIZE = 16\nGENERATIONS = 30\nSEED = 0')
+    text = outputs_text(nb)
+    for name in ['CMA-ES', 'OpenES', 'PEPG', 'SimpleGA']:
+        assert name in text
