@@ -213,10 +213,6 @@ class OpenES(_BestTracker):
         self._init_best(num_params)
         self.epsilon = None
 
-    @property
-    def learning_rate(self):
-        return self.optimizer.learning_rate
-
     def rms_stdev(self):
         return float(self.sigma)
 

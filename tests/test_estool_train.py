@@ -87,6 +87,22 @@ def test_relaunch_and_resume_continue_the_same_run(tmp_path):
     assert read(straight / (NAME + '.best.json')) == read(split / (NAME + '.best.json'))
 
 
+@pytest.mark.parametrize('opt', ['pepg', 'ses', 'openes', 'ga'])
+def test_every_optimizer_trains_with_the_optional_flags(tmp_path, opt):
+    run_script(TRAIN + ['-o', opt, '--antithetic', '--cap_time', '--retrain', '--max_gen', '3',
+                        '--eval_steps', '1', '--log_dir', str(tmp_path)], ESTOOL)
+    name = 'cartpole_swingup.%s.1.4' % opt
+    hist = read(tmp_path / (name + '.hist.json'))
+    assert [r[0] for r in hist] == [1, 2, 3]
+    # --cap_time: episodes after the first generation are capped at 2 * (mean length + 1).
+    for prev, row in zip(hist, hist[1:]):
+        assert row[8] <= 2 * int(prev[7]) + 1
+    evals = read(tmp_path / (name + '.hist_best.json'))
+    assert [r[0] for r in evals] == [1, 2, 3]
+    best = read(tmp_path / (name + '.best.json'))
+    assert best[1] == pytest.approx(max(r[5] for r in evals))
+
+
 def test_resume_without_checkpoint_is_one_line(tmp_path):
     proc = run_script(TRAIN + ['--max_gen', '1', '--resume', '--log_dir', str(tmp_path)], ESTOOL, check=False)
     assert proc.returncode != 0
