@@ -86,7 +86,7 @@ class CartPoleSwingUpEnv(gym.Env):
 
         width, height, scale = 600, 300, 600 / (2 * self.x_limit + 1.0)
         if self._screen is None:
-            pygame.init()
+            pygame.display.init()
             if self.render_mode == 'human':
                 pygame.display.set_caption('cart-pole swing-up')
                 self._screen = pygame.display.set_mode((width, height))

@@ -1,0 +1,77 @@
+"""Collect random-policy episodes of the real game into record/<seed>.npz.
+
+    python extract.py --episodes 200 --seed 0        # one worker; extract.bash fans out
+
+The policy is the paper's: a uniformly random action held for a random 1-10 steps.
+Episodes shorter than --min_frames are dropped. Each kept episode is saved as
+record/<seed>.npz with obs (T, 64, 64, 3) uint8 (the frame seen before each action) and
+action (T, 1) float16. Seeds already on disk are skipped, so a rerun resumes.
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from env import MAX_STEPS, DoomTakeCoverEnv
+
+
+def random_policy_episode(env, seed, max_frames):
+    """-> obs (T, 64, 64, 3) uint8, action (T, 1) float32."""
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    frames, actions = [], []
+    action, hold = 0.0, 0
+    for _ in range(max_frames):
+        if hold == 0:
+            action, hold = rng.uniform(-1.0, 1.0), int(rng.integers(1, 11))
+        hold -= 1
+        frames.append(obs)
+        actions.append([action])
+        obs, _, terminated, truncated, _ = env.step(np.array([action]))
+        if terminated or truncated:
+            break
+    return np.stack(frames), np.asarray(actions, dtype=np.float32)
+
+
+def save_episode(path, obs, action):
+    tmp = path + '.tmp'
+    with open(tmp, 'wb') as f:
+        np.savez_compressed(f, obs=obs, action=action.astype(np.float16))
+    os.replace(tmp, path)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--episodes', type=int, default=200, help='episodes to attempt (default: %(default)s)')
+    p.add_argument('--seed', type=int, default=0, help='episode i uses seed + i (default: %(default)s)')
+    p.add_argument('--max_frames', type=int, default=MAX_STEPS, help='cap on steps per episode (default: %(default)s)')
+    p.add_argument('--min_frames', type=int, default=100, help='drop episodes shorter than this (default: %(default)s)')
+    p.add_argument('--record_dir', default='record', help='output folder (default: %(default)s)')
+    args = p.parse_args()
+
+    os.makedirs(args.record_dir, exist_ok=True)
+    with open(os.path.join(args.record_dir, 'extract_args.%d.json' % args.seed), 'w') as f:
+        json.dump(vars(args), f)
+    env = DoomTakeCoverEnv(max_steps=args.max_frames)
+    kept = dropped = skipped = 0
+    for seed in tqdm(range(args.seed, args.seed + args.episodes), desc='extract', unit='episode', disable=None):
+        path = os.path.join(args.record_dir, '%d.npz' % seed)
+        if os.path.exists(path):
+            skipped += 1
+            continue
+        obs, action = random_policy_episode(env, seed, args.max_frames)
+        if len(obs) < args.min_frames:
+            dropped += 1
+            continue
+        save_episode(path, obs, action)
+        kept += 1
+    env.close()
+    print('extract: kept %d, dropped %d shorter than %d frames, skipped %d already on disk -> %s/'
+          % (kept, dropped, args.min_frames, skipped, args.record_dir))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,269 @@
+"""numpy runtime of the DoomRNN world model: what rollout workers and model.py run.
+
+No TensorFlow here: V's encoder/decoder, M's LSTM step, MDN sampling and C are numpy, so a
+worker steps a whole batch of episodes with one matrix product per step.
+
+Weights files keep the 2018 layout: a JSON list of arrays, each value stored as
+round(x * 10000). Sizes (z, LSTM units, mixtures) are read from the files.
+    vae.json        kernel, bias for enc_conv1..4 (HWIO), enc_fc_mu (1024, z), enc_fc_log_var,
+                    dec_fc (z, 1024), dec_deconv1..4 (kernel (h, w, out, in))
+    rnn.json        [lstm_kernel (z+2+units, 4*units), lstm_bias (4*units),
+                     output_w (units, 1 + z*3*K), output_b]
+    initial_z.json  [mu (N, z), logvar (N, z)]
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+SCALE = 10000.0
+FORGET_BIAS = 1.0   # added to the forget gate at run time, as in TF1's LSTM cells
+ENC_FILTERS, ENC_KERNEL = (32, 64, 128, 256), 4
+DEC_FILTERS, DEC_KERNELS = (128, 64, 32, 3), (5, 5, 6, 6)
+
+
+class WeightsError(ValueError):
+    pass
+
+
+def vae_shapes(z_size, in_channels=3):
+    """The 2018 vae.json layer list: [(name, kernel_shape, bias_shape)] for a given z."""
+    shapes, c = [], in_channels
+    for i, f in enumerate(ENC_FILTERS):
+        shapes.append(('enc_conv%d' % (i + 1), (ENC_KERNEL, ENC_KERNEL, c, f), (f,)))
+        c = f
+    flat = 2 * 2 * ENC_FILTERS[-1]
+    shapes.append(('enc_fc_mu', (flat, z_size), (z_size,)))
+    shapes.append(('enc_fc_log_var', (flat, z_size), (z_size,)))
+    shapes.append(('dec_fc', (z_size, flat), (flat,)))
+    c = flat
+    for i, (f, k) in enumerate(zip(DEC_FILTERS, DEC_KERNELS)):
+        shapes.append(('dec_deconv%d' % (i + 1), (k, k, f, c), (f,)))
+        c = f
+    return shapes
+
+
+def rnn_shapes(z_size, units, num_mixture=5, action_size=1):
+    return [('lstm_kernel', (z_size + action_size + 1 + units, 4 * units)),
+            ('lstm_bias', (4 * units,)),
+            ('output_w', (units, 1 + z_size * 3 * num_mixture)),
+            ('output_b', (1 + z_size * 3 * num_mixture,))]
+
+
+def save_json_weights(path, arrays):
+    """Write arrays as the 2018 integer layout, atomically."""
+    data = [np.round(np.asarray(a, dtype=np.float64) * SCALE).astype(np.int64).tolist() for a in arrays]
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, separators=(',', ':'))
+    os.replace(tmp, path)
+
+
+def load_json_weights(path, made_by):
+    """-> list of float32 arrays; raises WeightsError with one line naming the file."""
+    if not os.path.exists(path):
+        raise WeightsError('%s: no such file (made by %s)' % (path, made_by))
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        return [np.asarray(a, dtype=np.float32) / SCALE for a in data]
+    except (ValueError, TypeError) as e:
+        raise WeightsError('%s: not a weights file (%s)' % (path, e))
+
+
+def exit_on_weights_error(fn, *args, **kwargs):
+    """Call fn; a WeightsError becomes a one-line exit, not a traceback."""
+    try:
+        return fn(*args, **kwargs)
+    except WeightsError as e:
+        sys.exit(str(e))
+
+
+def _check(path, arrays, expected):
+    if len(arrays) != len(expected):
+        raise WeightsError('%s: %d arrays, expected %d' % (path, len(arrays), len(expected)))
+    for a, (name, shape) in zip(arrays, expected):
+        if a.shape != tuple(shape):
+            raise WeightsError('%s: %s has shape %s, expected %s' % (path, name, a.shape, tuple(shape)))
+
+
+def conv2d(x, kernel, bias, stride=2):
+    """'valid' convolution. x (B, H, W, C), kernel (k, k, C, O) -> (B, Ho, Wo, O)."""
+    k = kernel.shape[0]
+    win = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::stride, ::stride]  # (B, Ho, Wo, C, k, k)
+    b, ho, wo = win.shape[:3]
+    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(b * ho * wo, -1)
+    return (cols @ kernel.reshape(-1, kernel.shape[-1]) + bias).reshape(b, ho, wo, -1)
+
+
+def conv2d_transpose(x, kernel, bias, stride=2):
+    """'valid' transposed convolution. x (B, H, W, Cin), kernel (k, k, Cout, Cin)
+    -> (B, (H-1)*stride + k, (W-1)*stride + k, Cout)."""
+    b, h, w, _ = x.shape
+    k = kernel.shape[0]
+    out = np.zeros((b, (h - 1) * stride + k, (w - 1) * stride + k, kernel.shape[2]), dtype=x.dtype)
+    for i in range(k):
+        for j in range(k):
+            out[:, i:i + stride * h:stride, j:j + stride * w:stride] += x @ kernel[i, j].T
+    return out + bias
+
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class VAE:
+    """V: 64x64x3 frames <-> z. Sizes come from the weights."""
+
+    def __init__(self, arrays, path='vae.json'):
+        z_size = arrays[8].shape[1] if len(arrays) > 8 else 0
+        _check(path, arrays, [(n + s, shape) for n, ks, bs in vae_shapes(z_size)
+                              for s, shape in (('.kernel', ks), ('.bias', bs))])
+        self.z_size = z_size
+        self.enc = [(arrays[2 * i], arrays[2 * i + 1]) for i in range(4)]
+        self.fc_mu, self.fc_logvar, self.dec_fc = (arrays[8], arrays[9]), (arrays[10], arrays[11]), (arrays[12], arrays[13])
+        self.dec = [(arrays[14 + 2 * i], arrays[15 + 2 * i]) for i in range(4)]
+
+    @classmethod
+    def load(cls, path):
+        return cls(load_json_weights(path, 'vae_train.py (tf_vae/vae.json, copied to tf_models/)'), path)
+
+    def encode_mu_logvar(self, frames):
+        """frames (B, 64, 64, 3) uint8 or float in [0, 1] -> mu, logvar (B, z)."""
+        x = np.asarray(frames, dtype=np.float32)
+        if np.asarray(frames).dtype == np.uint8:
+            x = x / 255.0
+        for kernel, bias in self.enc:
+            x = relu(conv2d(x, kernel, bias))
+        flat = x.reshape(len(x), -1)  # NHWC order, as in the 2018 files
+        return flat @ self.fc_mu[0] + self.fc_mu[1], flat @ self.fc_logvar[0] + self.fc_logvar[1]
+
+    def encode(self, frames, rng):
+        """Sample z = mu + sigma * eps: (B, 64, 64, 3) -> (B, z)."""
+        mu, logvar = self.encode_mu_logvar(frames)
+        return mu + np.exp(logvar / 2.0) * rng.standard_normal(mu.shape).astype(np.float32)
+
+    def decode(self, z):
+        """z (B, z) -> frames (B, 64, 64, 3) float in [0, 1]."""
+        x = (np.asarray(z, dtype=np.float32) @ self.dec_fc[0] + self.dec_fc[1])[:, None, None, :]
+        for n, (kernel, bias) in enumerate(self.dec):
+            x = conv2d_transpose(x, kernel, bias)
+            x = sigmoid(x) if n == len(self.dec) - 1 else relu(x)
+        return x
+
+
+class MDNRNN:
+    """M: LSTM over concat([z, action, restart, h]) and a mixture-density head.
+
+    state = (c, h), each (B, units). step() -> (mixture params, done logit, new state).
+    """
+
+    def __init__(self, arrays, path='rnn.json', num_mixture=5, action_size=1):
+        if len(arrays) != 4:
+            raise WeightsError('%s: %d arrays, expected 4 (lstm_kernel, lstm_bias, output_w, output_b)'
+                               % (path, len(arrays)))
+        units = arrays[0].shape[1] // 4
+        z_size = (arrays[2].shape[1] - 1) // (3 * num_mixture)
+        _check(path, arrays, rnn_shapes(z_size, units, num_mixture, action_size))
+        self.kernel, self.bias, self.out_w, self.out_b = arrays
+        self.z_size, self.units, self.num_mixture = z_size, units, num_mixture
+
+    @classmethod
+    def load(cls, path):
+        return cls(load_json_weights(path, 'rnn_train.py (tf_rnn/rnn.json, copied to tf_models/)'), path)
+
+    def initial_state(self, batch):
+        return np.zeros((batch, self.units), np.float32), np.zeros((batch, self.units), np.float32)
+
+    def step(self, z, action, restart, state):
+        """z (B, z), action (B, 1), restart (B, 1) in {0, 1}, state (c, h) ->
+        (logmix, mean, logstd each (B, z, K), done_logit (B,), (c, h))."""
+        c, h = state
+        keep = 1.0 - restart
+        c, h = c * keep, h * keep  # a restart starts a new episode: forget the old one
+        gates = np.concatenate([z, action, restart, h], axis=1) @ self.kernel + self.bias
+        i, j, f, o = np.split(gates, 4, axis=1)
+        c = c * sigmoid(f + FORGET_BIAS) + sigmoid(i) * np.tanh(j)
+        h = np.tanh(c) * sigmoid(o)
+        logmix, mean, logstd, done = self.head(h)
+        return logmix, mean, logstd, done, (c, h)
+
+    def head(self, h):
+        """h (B, units) -> logmix (log-softmax over K), mean, logstd (B, z, K), done logit (B,)."""
+        out = h @ self.out_w + self.out_b
+        params = out[:, 1:].reshape(len(h), self.z_size, 3 * self.num_mixture)
+        logmix, mean, logstd = np.split(params, 3, axis=2)
+        logmix = logmix - logsumexp(logmix, axis=2)
+        return logmix, mean, logstd, out[:, 0]
+
+
+def logsumexp(x, axis):
+    m = np.max(x, axis=axis, keepdims=True)
+    return m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+
+
+def sample_mdn(logmix, mean, logstd, temperature, rng):
+    """One z per row from per-dimension Gaussian mixtures: (B, z, K) each -> (B, z).
+
+    Temperature flattens the mixture weights (logmix / tau) and widens each Gaussian
+    (std * sqrt(tau)), which makes the dream harder for the controller.
+    """
+    logits = logmix / temperature
+    probs = np.exp(logits - logsumexp(logits, axis=2))
+    cum = np.cumsum(probs, axis=2)
+    u = rng.random(probs.shape[:2] + (1,))
+    k = np.minimum((u > cum).sum(axis=2, keepdims=True), probs.shape[2] - 1)
+    mu = np.take_along_axis(mean, k, axis=2)[..., 0]
+    sd = np.exp(np.take_along_axis(logstd, k, axis=2)[..., 0]) * np.sqrt(temperature)
+    return (mu + sd * rng.standard_normal(mu.shape)).astype(np.float32)
+
+
+def load_initial_z(path):
+    """-> mu, logvar (N, z) float32."""
+    arrays = load_json_weights(path, 'rnn_train.py (tf_initial_z/initial_z.json, copied to tf_models/)')
+    if len(arrays) != 2 or arrays[0].ndim != 2 or arrays[0].shape != arrays[1].shape:
+        raise WeightsError('%s: expected [mu (N, z), logvar (N, z)]' % path)
+    return arrays[0], arrays[1]
+
+
+class Controller:
+    """C: action = tanh(W [z, c, h]), no bias; params are W in input order [z, c, h]."""
+
+    def __init__(self, z_size, units):
+        self.input_size = z_size + 2 * units
+        self.num_params = self.input_size
+
+    def set_params(self, params):
+        self.weight = np.asarray(params, dtype=np.float32).reshape(self.input_size, 1)
+
+    def act(self, z, c, h):
+        """(B, z), (B, units), (B, units) -> action (B, 1) in [-1, 1]."""
+        return np.tanh(np.concatenate([z, c, h], axis=1) @ self.weight)
+
+    def act_batch(self, weights, z, c, h):
+        """Each row its own controller: weights (B, input_size) -> (B, 1)."""
+        x = np.concatenate([z, c, h], axis=1)
+        return np.tanh(np.einsum('bi,bi->b', x, weights))[:, None]
+
+
+def load_params(path, num_params):
+    """First entry of a controller log ([params] or [params, reward]) -> (num_params,)."""
+    made_by = 'train.py (log/*.json)'
+    if not os.path.exists(path):
+        raise WeightsError('%s: no such file (made by %s); expected %d params' % (path, made_by, num_params))
+    try:
+        with open(path) as f:
+            params = np.asarray(json.load(f)[0], dtype=np.float32)
+    except (ValueError, TypeError, IndexError, KeyError) as e:
+        raise WeightsError('%s: malformed (%s); expected [params (%d), ...]' % (path, type(e).__name__, num_params))
+    if params.shape != (num_params,):
+        raise WeightsError('%s: %d params, expected %d (z + 2 * LSTM units of rnn.json)'
+                           % (path, params.size, num_params))
+    return params

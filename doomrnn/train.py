@@ -1,0 +1,51 @@
+"""Train the controller C with CMA-ES inside M's dream (at doomrnn.TEMPERATURE), over MPI.
+
+    python train.py                                    # paper: -o cma -n 64 -t 1 -e 16, until Ctrl-C
+    python train.py -n 2 -t 32 -e 16 --max_gen 200     # 2-core machine, popsize 64
+
+Needs tf_models/{rnn,initial_z}.json (from rnn_train.py; see README.md). Logs go to
+log/doomrnn.<opt>.<num_episode>.<popsize>.*; each worker steps all of its t * e dream
+episodes together as one numpy batch. Evaluate the result in the real game with
+`python model.py doomreal norender log/doomrnn.cma.16.64.best.json`.
+"""
+
+import argparse
+
+import numpy as np
+
+from estool import fanout
+from doomrnn import MAX_STEPS, MODELS, TEMPERATURE, dream_rollouts, load_world
+from runtime import Controller, exit_on_weights_error
+
+
+def make_evaluator(models_dir, temperature):
+    def build():
+        rnn, init_mu, init_logvar = load_world(models_dir)
+
+        def evaluate(params, seeds, train_mode, max_len):
+            k, e = seeds.shape
+            # One generator per job, seeded by all of its episode seeds: the same job gives
+            # the same episodes whichever worker runs it.
+            rng = np.random.default_rng(np.random.SeedSequence([int(s) for s in seeds.ravel()]))
+            weights = np.repeat(np.asarray(params, np.float32), e, axis=0)      # (k*e, n)
+            rewards, steps = dream_rollouts(rnn, init_mu, init_logvar, weights, rng, temperature,
+                                            MAX_STEPS if max_len <= 0 else max_len)
+            return rewards.reshape(k, e), steps.reshape(k, e)
+        return evaluate
+    return build
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--models', default=MODELS, help='folder with rnn.json and initial_z.json (default: %(default)s)')
+    p.add_argument('--temperature', type=float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
+    fanout.add_es_arguments(p, num_worker=64, num_worker_trial=1, num_episode=16, eval_steps=25, sigma_init=0.1)
+    args = p.parse_args()
+    fanout.check_es_arguments(p, args)
+    rnn, _, _ = exit_on_weights_error(load_world, args.models)   # fail here, in one line, not in 64 workers
+    num_params = Controller(rnn.z_size, rnn.units).num_params
+    fanout.run(args, 'doomrnn', num_params, make_evaluator(args.models, args.temperature))
+
+
+if __name__ == '__main__':
+    main()

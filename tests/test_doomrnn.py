@@ -1,0 +1,431 @@
+"""doomrnn/: every stage through its script at toy size, plus numeric checks of V, M and C."""
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import types
+import zipfile
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from conftest import ROOT, run_script
+
+DOOM = os.path.join(ROOT, 'doomrnn')
+REFERENCE = os.path.join(ROOT, '..', 'shared', 'reference-2018', 'doomrnn')
+MODULES = ['runtime', 'env', 'vae', 'rnn', 'doomrnn', 'doomreal', 'vae_train', 'series', 'rnn_train']
+Z, UNITS = 8, 16   # toy sizes for the pipeline
+
+
+@pytest.fixture(scope='module')
+def doom():
+    """doomrnn's modules imported in-process (the folder's scripts import each other by name)."""
+    saved_path = sys.path[:]
+    for name in MODULES:
+        sys.modules.pop(name, None)
+    sys.path.insert(0, DOOM)
+    mods = types.SimpleNamespace(**{name: importlib.import_module(name) for name in MODULES})
+    yield mods
+    sys.path[:] = saved_path
+    for name in MODULES:
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope='module')
+def pipeline(tmp_path_factory):
+    """extract -> vae_train -> series -> rnn_train at toy size, through the scripts."""
+    d = tmp_path_factory.mktemp('doom')
+    out = {}
+    out['extract'] = run_script(['extract.py', '--episodes', '4', '--seed', '0', '--max_frames', '120',
+                                 '--min_frames', '30', '--record_dir', str(d / 'record')], DOOM).stdout
+    out['vae'] = run_script(['vae_train.py', '--record_dir', str(d / 'record'), '--out_dir', str(d / 'tf_vae'),
+                             '--z_size', str(Z), '--batch_size', '20', '--epochs', '2', '--max_steps', '6',
+                             '--checkpoint_every', '3'], DOOM).stdout
+    out['series'] = run_script(['series.py', '--record_dir', str(d / 'record'), '--vae', str(d / 'tf_vae' / 'vae.json'),
+                                '--out', str(d / 'series' / 'series.npz')], DOOM).stdout
+    out['rnn'] = run_script(['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--out_dir',
+                             str(d / 'tf_rnn'), '--initial_z_dir', str(d / 'tf_initial_z'), '--units', str(UNITS),
+                             '--seq_len', '40', '--batch_size', '4', '--steps', '10', '--checkpoint_every', '5'],
+                            DOOM).stdout
+    models = d / 'tf_models'
+    models.mkdir()
+    for src in ('tf_vae/vae.json', 'tf_rnn/rnn.json', 'tf_initial_z/initial_z.json'):
+        shutil.copy(d / src, models)
+    return d, out
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+# ---------------------------------------------------------------- the real game
+
+def test_process_frame_keeps_the_top_five_sixths(doom):
+    screen = np.zeros((240, 320, 3), np.uint8)
+    screen[200:] = 255                      # the bottom sixth: must not reach the 64x64 frame
+    frame = doom.env.process_frame(screen)
+    assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8 and frame.max() == 0
+    screen[199] = 255
+    assert doom.env.process_frame(screen)[-1].max() > 0
+
+
+def test_action_thresholds(doom):
+    assert doom.env.action_to_buttons(-0.5) == [1, 0]
+    assert doom.env.action_to_buttons(0.3) == [0, 0]
+    assert doom.env.action_to_buttons(np.array([0.34])) == [0, 1]
+
+
+def test_random_policy_survives_like_the_papers(doom):
+    """Uniformly random action each step: the paper's random policy survives 210 +/- 108."""
+    env = doom.env.DoomTakeCoverEnv()
+    rng = np.random.default_rng(0)
+    lengths = []
+    for episode in range(20):
+        obs, _ = env.reset(seed=episode)
+        assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
+        steps, done = 0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(rng.uniform(-1, 1, 1))
+            assert reward == 1.0
+            steps += 1
+            done = terminated or truncated
+        lengths.append(steps)
+    env.close()
+    assert 150 <= np.mean(lengths) <= 300, lengths
+
+
+def test_episode_is_capped(doom):
+    env = doom.env.DoomTakeCoverEnv(max_steps=15)
+    env.reset(seed=1)
+    results = [env.step(np.zeros(1))[2:4] for _ in range(15)]
+    env.close()
+    assert results[-1] == (False, True) and not any(t for t, _ in results)
+
+
+# ---------------------------------------------------------------- the pipeline's scripts
+
+def test_extract_writes_episodes_of_the_random_policy(pipeline):
+    d, out = pipeline
+    files = sorted(os.listdir(d / 'record'))
+    npz = [f for f in files if f.endswith('.npz')]
+    assert npz == ['0.npz', '1.npz', '2.npz', '3.npz'] and 'kept 4' in out['extract']
+    with np.load(d / 'record' / '0.npz') as e:
+        obs, action = e['obs'], e['action']
+    assert obs.dtype == np.uint8 and obs.shape[1:] == (64, 64, 3) and 30 <= len(obs) <= 120
+    assert action.dtype == np.float16 and action.shape == (len(obs), 1)
+    assert np.all(np.abs(action) <= 1)
+    # A random action is held for 1-10 steps.
+    changes = np.flatnonzero(np.diff(action[:, 0]) != 0)
+    runs = np.diff(np.concatenate([[-1], changes, [len(action) - 1]]))
+    assert runs.max() <= 10 and len(np.unique(action)) > 3
+
+
+def test_extract_drops_short_episodes_and_resumes(tmp_path):
+    out = run_script(['extract.py', '--episodes', '2', '--max_frames', '50', '--min_frames', '1000',
+                      '--record_dir', str(tmp_path)], DOOM).stdout
+    assert 'kept 0, dropped 2' in out
+    run_script(['extract.py', '--episodes', '1', '--max_frames', '40', '--min_frames', '10',
+                '--record_dir', str(tmp_path)], DOOM)
+    out = run_script(['extract.py', '--episodes', '2', '--max_frames', '40', '--min_frames', '10',
+                      '--record_dir', str(tmp_path)], DOOM).stdout
+    assert 'kept 1' in out and 'skipped 1 already on disk' in out
+
+
+def test_vae_json_has_the_2018_layout(pipeline, doom):
+    d, out = pipeline
+    arrays = doom.runtime.load_json_weights(str(d / 'tf_vae' / 'vae.json'), 'test')
+    shapes = [a.shape for a in arrays]
+    assert shapes[:2] == [(4, 4, 3, 32), (32,)] and shapes[6] == (4, 4, 128, 256)
+    assert shapes[8:14] == [(1024, Z), (Z,), (1024, Z), (Z,), (Z, 1024), (1024,)]
+    assert shapes[14] == (5, 5, 128, 1024) and shapes[20] == (6, 6, 3, 32) and len(shapes) == 22
+    with open(d / 'tf_vae' / 'vae.json') as f:
+        raw = json.load(f)
+    assert isinstance(raw[0][0][0][0][0], int)          # stored as round(x * 10000)
+    assert 'epoch 1 ' in out['vae'] and load(d / 'tf_vae' / 'args.json')['z_size'] == Z
+
+
+def test_vae_train_resumes_from_its_checkpoint(pipeline, tmp_path):
+    d, _ = pipeline
+    shutil.copytree(d / 'tf_vae', tmp_path / 'tf_vae')
+    before = load(tmp_path / 'tf_vae' / 'ckpt_state.json')
+    assert before['step'] == 6
+    out = run_script(['vae_train.py', '--record_dir', str(d / 'record'), '--out_dir', str(tmp_path / 'tf_vae'),
+                      '--z_size', str(Z), '--batch_size', '20', '--epochs', '2', '--max_steps', '8', '--resume'],
+                     DOOM).stdout
+    assert 'resumed at epoch' in out
+    assert load(tmp_path / 'tf_vae' / 'ckpt_state.json')['step'] == 8
+
+
+def test_corrupt_record_is_skipped_and_counted(pipeline, tmp_path):
+    d, _ = pipeline
+    record = tmp_path / 'record'
+    shutil.copytree(d / 'record', record)
+    data = (record / '1.npz').read_bytes()
+    (record / '1.npz').write_bytes(data[:len(data) // 2])       # a truncated download / killed write
+    out = run_script(['series.py', '--record_dir', str(record), '--vae', str(d / 'tf_vae' / 'vae.json'),
+                      '--out', str(tmp_path / 'series.npz')], DOOM)
+    assert 'skipped 1 unreadable' in out.stdout and '1.npz' in out.stderr
+    with np.load(tmp_path / 'series.npz') as s:
+        assert len(s['lengths']) == 3
+
+
+def test_series_encodes_every_episode(pipeline):
+    d, out = pipeline
+    with np.load(d / 'series' / 'series.npz') as s:
+        mu, logvar, action, lengths = s['mu'], s['logvar'], s['action'], s['lengths']
+    assert mu.dtype == np.float16 and mu.shape == (lengths.sum(), Z) and logvar.shape == mu.shape
+    assert action.shape == (lengths.sum(), 1) and len(lengths) == 4
+    assert np.isfinite(mu.astype(np.float32)).all()
+
+
+def test_rnn_json_and_initial_z_have_the_2018_layout(pipeline, doom):
+    d, out = pipeline
+    arrays = doom.runtime.load_json_weights(str(d / 'tf_rnn' / 'rnn.json'), 'test')
+    assert [a.shape for a in arrays] == [(Z + 2 + UNITS, 4 * UNITS), (4 * UNITS,), (UNITS, 1 + Z * 15), (1 + Z * 15,)]
+    mu, logvar = doom.runtime.load_initial_z(str(d / 'tf_initial_z' / 'initial_z.json'))
+    assert mu.shape == (4, Z) and logvar.shape == (4, Z)
+    assert 'step 10 ' in out['rnn']
+
+
+def test_rnn_train_resumes(pipeline, tmp_path):
+    d, _ = pipeline
+    shutil.copytree(d / 'tf_rnn', tmp_path / 'tf_rnn')
+    out = run_script(['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--out_dir', str(tmp_path / 'tf_rnn'),
+                      '--initial_z_dir', str(tmp_path / 'z'), '--units', str(UNITS), '--seq_len', '40',
+                      '--batch_size', '4', '--steps', '12', '--checkpoint_every', '5', '--resume'], DOOM).stdout
+    assert 'resumed at step 10' in out and 'step 12 ' in out
+
+
+def test_train_in_the_dream_and_replay(pipeline):
+    d, _ = pipeline
+    models, log = str(d / 'tf_models'), str(d / 'log')
+    out = run_script(['train.py', '--models', models, '-n', '2', '-t', '2', '-e', '2', '--max_gen', '2',
+                      '--eval_steps', '1', '--log_dir', log], DOOM).stdout
+    assert 'gen 2 ' in out
+    prefix = os.path.join(log, 'doomrnn.cma.2.4')
+    for suffix in ('.json', '.hist.json', '.best.json', '.hist_best.json', '.log.json'):
+        assert os.path.exists(prefix + suffix), suffix
+    params, reward = load(prefix + '.best.json')
+    assert len(params) == Z + 2 * UNITS
+    for world in ('doomrnn', 'doomreal'):
+        out = run_script(['model.py', world, 'norender', prefix + '.best.json', '0', '--episodes', '2',
+                          '--models', models], DOOM).stdout
+        scores = [int(line.split()[-1]) for line in out.splitlines() if line.startswith('episode')]
+        assert len(scores) == 2 and all(1 <= s <= 2100 for s in scores)
+        assert out.splitlines()[-1] == 'average_reward %.2f stdev %.2f' % (np.mean(scores), np.std(scores))
+        again = run_script(['model.py', world, 'norender', prefix + '.best.json', '0', '--episodes', '2',
+                            '--models', models], DOOM).stdout
+        assert again == out                                  # same seed, same scores
+    for world in ('doomrnn', 'doomreal'):
+        out = run_script(['model.py', world, 'render', prefix + '.best.json', '--models', models,
+                          '--max_steps', '20'], DOOM).stdout
+        assert 'episode 0 score' in out
+
+
+def test_keyboard_play_in_the_dream_and_the_game(pipeline):
+    """Post arrow-key events into the pygame loops (dummy video driver)."""
+    d, _ = pipeline
+    code = '''
+import pygame, doomrnn, env
+def keys(step):
+    if step == 0:
+        return [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_LEFT)]
+    if step == 25:
+        return [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE)]
+    return []
+print('dream', doomrnn.play(%r, fps=1000, max_steps=40, events=keys))
+print('real', env.play(max_steps=40, fps=1000, events=keys))
+''' % str(d / 'tf_models')
+    out = subprocess.run([sys.executable, '-c', code], cwd=DOOM, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = dict(line.split() for line in out.stdout.splitlines() if line.split()[0] in ('dream', 'real'))
+    assert 1 <= int(lines['dream']) <= 26 and int(lines['real']) == 26
+
+
+# ---------------------------------------------------------------- errors
+
+@pytest.mark.parametrize('args,words', [
+    (['series.py', '--vae', 'nowhere/vae.json'], 'nowhere/vae.json: no such file (made by vae_train.py'),
+    (['rnn_train.py', '--series', 'nowhere/series.npz'], 'no nowhere/series.npz (make it with series.py)'),
+    (['vae_train.py', '--record_dir', 'nowhere'], 'no nowhere/*.npz episodes (make them with extract.py'),
+    (['train.py', '--models', 'nowhere', '-n', '2'], 'nowhere/rnn.json: no such file (made by rnn_train.py'),
+    (['model.py', 'doomrnn', 'norender', 'nowhere.json', '--models', 'nowhere'], 'nowhere/rnn.json: no such file'),
+])
+def test_missing_inputs_are_one_line(args, words):
+    proc = run_script(args, DOOM, check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert words in proc.stderr.strip().splitlines()[-1]
+
+
+def test_mismatched_weights_name_file_and_shape(pipeline, tmp_path):
+    d, _ = pipeline
+    params = tmp_path / 'short.json'
+    params.write_text(json.dumps([[0.1] * 5, 1.0]))
+    proc = run_script(['model.py', 'doomrnn', 'norender', str(params), '--models', str(d / 'tf_models')], DOOM,
+                      check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert '%s: 5 params, expected %d' % (params, Z + 2 * UNITS) in proc.stderr
+    bad = tmp_path / 'models'
+    shutil.copytree(d / 'tf_models', bad)
+    arrays = json.loads((bad / 'rnn.json').read_text())
+    arrays[1] = arrays[1][:-1]
+    (bad / 'rnn.json').write_text(json.dumps(arrays))
+    proc = run_script(['train.py', '--models', str(bad), '-n', '2'], DOOM, check=False)
+    assert 'rnn.json: lstm_bias has shape (%d,), expected (%d,)' % (4 * UNITS - 1, 4 * UNITS) in proc.stderr
+
+
+# ---------------------------------------------------------------- numerics
+
+def test_json_round_trip_and_numpy_matches_keras(doom, tmp_path):
+    """Same weights (through the JSON layout) give the same V and M in numpy and Keras."""
+    from keras import ops
+    rt = doom.runtime
+    vae = doom.vae.build_vae(Z, seed=1)
+    rt.save_json_weights(str(tmp_path / 'vae.json'), vae.export_arrays())
+    arrays = rt.load_json_weights(str(tmp_path / 'vae.json'), 'test')
+    for a, b in zip(arrays, vae.export_arrays()):
+        assert np.abs(a - b).max() <= 0.5 / rt.SCALE + 1e-7   # rounding to 4 decimals only
+    vae.import_arrays(arrays)
+    frames = np.random.default_rng(0).integers(0, 256, (5, 64, 64, 3)).astype(np.uint8)
+    mu, logvar = (ops.convert_to_numpy(t) for t in vae.encode(frames.astype(np.float32) / 255))
+    np_mu, np_logvar = rt.VAE(arrays).encode_mu_logvar(frames)
+    assert np.abs(mu - np_mu).max() < 1e-4 and np.abs(logvar - np_logvar).max() < 1e-4
+    assert np.abs(ops.convert_to_numpy(vae.decode(mu)) - rt.VAE(arrays).decode(np_mu)).max() < 1e-4
+
+    rnn = doom.rnn.build_rnn(Z, UNITS)
+    rt.save_json_weights(str(tmp_path / 'rnn.json'), rnn.export_arrays())
+    arrays = rt.load_json_weights(str(tmp_path / 'rnn.json'), 'test')
+    rnn.import_arrays(arrays)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 12, Z + 2)).astype(np.float32)
+    x[..., -1] = 0
+    x[1, 5, -1] = 1                                     # a restart inside a sequence
+    y, _, h_last, c_last = (ops.convert_to_numpy(t) for t in rnn(x, return_state=True))
+    m = rt.MDNRNN(arrays)
+    state = m.initial_state(3)
+    for t in range(12):
+        logmix, mean, logstd, done, state = m.step(x[:, t, :Z], x[:, t, Z:Z + 1], x[:, t, Z + 1:], state)
+        params = y[:, t, 1:].reshape(3, Z, 15)
+        ref_logmix = params[..., :5] - np.log(np.exp(params[..., :5]).sum(-1, keepdims=True))
+        assert np.abs(logmix - ref_logmix).max() < 1e-4
+        assert np.abs(mean - params[..., 5:10]).max() < 1e-4 and np.abs(logstd - params[..., 10:]).max() < 1e-4
+        assert np.abs(done - y[:, t, 0]).max() < 1e-4
+    assert np.abs(state[1] - h_last).max() < 1e-4 and np.abs(state[0] - c_last).max() < 1e-4
+
+
+def test_restart_zeroes_the_lstm_state(doom):
+    rt = doom.runtime
+    rng = np.random.default_rng(2)
+    m = rt.MDNRNN([a.astype(np.float32) for a in (rng.standard_normal((Z + 2 + UNITS, 4 * UNITS)),
+                   rng.standard_normal(4 * UNITS), rng.standard_normal((UNITS, 1 + 15 * Z)),
+                   rng.standard_normal(1 + 15 * Z))])
+    z, a = rng.standard_normal((1, Z)).astype(np.float32), np.zeros((1, 1), np.float32)
+    fresh = m.step(z, a, np.ones((1, 1), np.float32), m.initial_state(1))[4]
+    used = (rng.standard_normal((1, UNITS)).astype(np.float32),) * 2
+    after_restart = m.step(z, a, np.ones((1, 1), np.float32), used)[4]
+    np.testing.assert_allclose(after_restart[1], fresh[1])
+    assert np.abs(m.step(z, a, np.zeros((1, 1), np.float32), used)[4][1] - fresh[1]).max() > 1e-3
+
+
+def test_mdn_loss_matches_scipy(doom):
+    """The z term of M's loss is the mixture negative log-likelihood, checked with scipy."""
+    from keras import ops
+    rng = np.random.default_rng(3)
+    b, t = 2, 3
+    y_pred = rng.standard_normal((b, t, 1 + Z * 15)).astype(np.float32) * 0.5
+    z_next = rng.standard_normal((b, t, Z)).astype(np.float32)
+    done = np.zeros((b, t, 1), np.float32)
+    y_true = np.concatenate([z_next, done, 1 - done], -1)
+    loss = float(ops.convert_to_numpy(doom.rnn.make_loss(Z, done_weight=10.0)(y_true, y_pred)))
+    p = y_pred[..., 1:].reshape(b, t, Z, 15)
+    weights = np.exp(p[..., :5]) / np.exp(p[..., :5]).sum(-1, keepdims=True)
+    density = (weights * norm.pdf(z_next[..., None], loc=p[..., 5:10], scale=np.exp(p[..., 10:]))).sum(-1)
+    z_nll = -np.log(density).mean()
+    logit = y_pred[..., 0]
+    bce = np.log1p(np.exp(logit)).mean()              # done = 0 everywhere: -log(1 - sigmoid)
+    assert loss == pytest.approx(z_nll + bce, rel=1e-4)
+
+
+def test_vae_kl_term(doom):
+    from keras import ops
+    rng = np.random.default_rng(4)
+    x = rng.random((3, 64, 64, 3)).astype(np.float32)
+    y = rng.random((3, 64, 64, 3)).astype(np.float32)
+    mu = rng.standard_normal((3, Z)).astype(np.float32) * 3
+    logvar = rng.standard_normal((3, Z)).astype(np.float32)
+    kl = 0.5 * (mu ** 2 + np.exp(logvar) - 1 - logvar).sum(1)       # KL(N(mu, sigma) || N(0, 1))
+    r = ((x - y) ** 2).sum((1, 2, 3))
+    for kl_min in (0.0, 1e6):                                           # unclipped, then all clipped
+        got = float(ops.convert_to_numpy(doom.vae.vae_loss(x, y, mu, logvar, kl_min)))
+        assert got == pytest.approx(np.mean(r + np.maximum(kl, kl_min)), rel=1e-5)
+
+
+def test_mdn_sampling_follows_the_mixture_and_temperature(doom):
+    rt = doom.runtime
+    rng = np.random.default_rng(5)
+    n = 20000
+    logmix = np.log(np.tile([0.2, 0.8], (n, 1, 1)))
+    mean = np.tile([-3.0, 3.0], (n, 1, 1))
+    logstd = np.log(np.tile([0.1, 0.1], (n, 1, 1)))
+    z = rt.sample_mdn(logmix, mean, logstd, 1.0, rng)[:, 0]
+    assert abs((z > 0).mean() - 0.8) < 0.02
+    assert abs(z[z > 0].std() - 0.1) < 0.01
+    hot = rt.sample_mdn(logmix, mean, logstd, 4.0, rng)[:, 0]
+    assert abs(hot[hot > 0].std() - 0.2) < 0.02                    # std * sqrt(temperature)
+    flat = 0.2 ** 0.25 / (0.2 ** 0.25 + 0.8 ** 0.25)                # weights ** (1 / temperature)
+    assert abs((hot < 0).mean() - flat) < 0.02
+
+
+def test_dream_ends_on_the_restart_logit(doom):
+    rt, dream = doom.runtime, doom.doomrnn
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal((Z + 2 + UNITS, 4 * UNITS)).astype(np.float32) * 0.1,
+              np.zeros(4 * UNITS, np.float32), np.zeros((UNITS, 1 + 15 * Z), np.float32),
+              np.zeros(1 + 15 * Z, np.float32)]
+    init = (np.zeros((3, Z), np.float32), np.zeros((3, Z), np.float32))
+    weights = rng.standard_normal((4, Z + 2 * UNITS))
+    arrays[3][0] = 5.0                                               # M says "dead" at once
+    _, steps = dream.dream_rollouts(rt.MDNRNN(arrays), *init, weights, rng)
+    assert list(steps) == [1, 1, 1, 1]
+    arrays[3][0] = -5.0                                              # M never ends the episode
+    _, steps = dream.dream_rollouts(rt.MDNRNN(arrays), *init, weights, rng, max_len=30)
+    assert list(steps) == [30, 30, 30, 30]
+
+
+# ---------------------------------------------------------------- the 2018 files
+
+@pytest.mark.skipif(not os.path.isdir(REFERENCE), reason='../shared/reference-2018 not present')
+def test_reference_2018_files_load_unchanged(doom):
+    rt = doom.runtime
+    mu, logvar = rt.load_initial_z(os.path.join(REFERENCE, 'tf_models', 'initial_z.json'))
+    assert mu.shape == (1000, 64) and logvar.shape == (1000, 64)
+    controller = rt.Controller(64, 512)
+    assert controller.num_params == 1088
+    params = rt.load_params(os.path.join(REFERENCE, 'log', 'doomrnn.cma.16.64.best.json'), 1088)
+    controller.set_params(params)
+    action = controller.act(mu[:2], np.zeros((2, 512), np.float32), np.zeros((2, 512), np.float32))
+    assert action.shape == (2, 1) and np.all(np.abs(action) <= 1)
+    hist = load(os.path.join(REFERENCE, 'log', 'doomrnn.cma.16.64.hist.json'))
+    assert all(len(row) == 9 for row in hist)
+    hist_best = load(os.path.join(REFERENCE, 'log', 'doomrnn.cma.16.64.hist_best.json'))
+    assert all(row[2::2] == ['improvement', 'curr', 'prev', 'best'] for row in hist_best)
+
+
+def test_notebooks_execute(pipeline):
+    from test_estool_train import execute_notebook, outputs_text
+    d, _ = pipeline
+    log_prefix = os.path.join(str(d), 'log', 'doomrnn.cma.2.4')
+    if not os.path.exists(log_prefix + '.hist.json'):
+        run_script(['train.py', '--models', str(d / 'tf_models'), '-n', '2', '-t', '2', '-e', '2', '--max_gen', '2',
+                    '--eval_steps', '1', '--log_dir', str(d / 'log')], DOOM)
+    nb = execute_notebook(os.path.join(DOOM, 'vae_test.ipynb'),
+                          'VAE_JSON = %r\nRECORD_DIR = %r\nNUM_FRAMES = 4\nSEED = 0'
+                          % (str(d / 'tf_vae' / 'vae.json'), str(d / 'record')))
+    assert 'z size %d' % Z in outputs_text(nb)
+    nb = execute_notebook(os.path.join(DOOM, 'plot_training_progress.ipynb'), 'LOG_PREFIX = %r' % log_prefix)
+    assert '2 generations' in outputs_text(nb)
