@@ -83,7 +83,7 @@ class DoomTakeCoverEnv(gym.Env):
 def play(max_steps=MAX_STEPS, fps=35, scale=2, events=None):
     """Keyboard play of the real game in a pygame window: left/right arrows move.
     events: optional callable(step) -> list of pygame events to post (for tests).
-    Returns the number of steps survived."""
+    Returns (steps survived, the action taken at each step)."""
     import pygame
     env = DoomTakeCoverEnv(max_steps=max_steps)
     env.reset(seed=0)
@@ -92,15 +92,17 @@ def play(max_steps=MAX_STEPS, fps=35, scale=2, events=None):
     window = pygame.display.set_mode((w * scale, h * scale))
     pygame.display.set_caption('TakeCover (real game): arrows move, Esc quits')
     clock = pygame.time.Clock()
-    action, steps, done = 0.0, 0, False
+    held, actions, steps, done = {}, [], 0, False
     while not done:
         for e in (events(steps) if events else []):
             pygame.event.post(e)
         for e in pygame.event.get():
             if e.type == pygame.QUIT or (e.type == pygame.KEYDOWN and e.key == pygame.K_ESCAPE):
                 done = True
-        keys = pygame.key.get_pressed()
-        action = -1.0 if keys[pygame.K_LEFT] else 1.0 if keys[pygame.K_RIGHT] else 0.0
+            elif e.type in (pygame.KEYDOWN, pygame.KEYUP):
+                held[e.key] = e.type == pygame.KEYDOWN   # key state from events, so tests can post them
+        action = -1.0 if held.get(pygame.K_LEFT) else 1.0 if held.get(pygame.K_RIGHT) else 0.0
+        actions.append(action)
         _, _, terminated, truncated, _ = env.step(np.array([action]))
         steps += 1
         done = done or terminated or truncated
@@ -111,7 +113,7 @@ def play(max_steps=MAX_STEPS, fps=35, scale=2, events=None):
     env.close()
     pygame.quit()
     print('survived %d steps' % steps)
-    return steps
+    return steps, actions
 
 
 def main():

@@ -24,8 +24,9 @@ from tqdm import tqdm
 def count_frames(path):
     """Frames in a record file from the .npy header alone (no decompression of the data)."""
     with zipfile.ZipFile(path) as z, z.open('obs.npy') as f:
-        version = np.lib.format.read_magic(f)
-        shape = np.lib.format._read_array_header(f, version)[0]
+        major, _ = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape = read_header(f)[0]
     return shape[0]
 
 

@@ -109,7 +109,7 @@ def test_episode_is_capped(doom):
 
 # ---------------------------------------------------------------- the pipeline's scripts
 
-def test_extract_writes_episodes_of_the_random_policy(pipeline):
+def test_extract_writes_episodes_of_the_random_policy(pipeline, doom):
     d, out = pipeline
     files = sorted(os.listdir(d / 'record'))
     npz = [f for f in files if f.endswith('.npz')]
@@ -118,6 +118,8 @@ def test_extract_writes_episodes_of_the_random_policy(pipeline):
         obs, action = e['obs'], e['action']
     assert obs.dtype == np.uint8 and obs.shape[1:] == (64, 64, 3) and 30 <= len(obs) <= 120
     assert action.dtype == np.float16 and action.shape == (len(obs), 1)
+    from vae_train import count_frames       # reads the .npy header only
+    assert count_frames(str(d / 'record' / '0.npz')) == len(obs)
     assert np.all(np.abs(action) <= 1)
     # A random action is held for 1-10 steps.
     changes = np.flatnonzero(np.diff(action[:, 0]) != 0)
@@ -235,16 +237,23 @@ import pygame, doomrnn, env
 def keys(step):
     if step == 0:
         return [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_LEFT)]
+    if step == 10:
+        return [pygame.event.Event(pygame.KEYUP, key=pygame.K_LEFT), pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RIGHT)]
     if step == 25:
         return [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE)]
     return []
-print('dream', doomrnn.play(%r, fps=1000, max_steps=40, events=keys))
-print('real', env.play(max_steps=40, fps=1000, events=keys))
+steps, actions = doomrnn.play(%r, fps=1000, max_steps=40, events=keys)
+print('dream', steps, *actions)
+steps, actions = env.play(max_steps=40, fps=1000, events=keys)
+print('real', steps, *actions)
 ''' % str(d / 'tf_models')
     out = subprocess.run([sys.executable, '-c', code], cwd=DOOM, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    lines = dict(line.split() for line in out.stdout.splitlines() if line.split()[0] in ('dream', 'real'))
-    assert 1 <= int(lines['dream']) <= 26 and int(lines['real']) == 26
+    runs = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines() if line.split()[0] in ('dream', 'real')}
+    steps, actions = int(runs['real'][0]), [float(a) for a in runs['real'][1:]]
+    assert steps == 26 and actions == [-1.0] * 10 + [1.0] * 16        # left held, then right, then Esc
+    steps, actions = int(runs['dream'][0]), [float(a) for a in runs['dream'][1:]]
+    assert 1 <= steps <= 26 and actions == ([-1.0] * 10 + [1.0] * 16)[:steps]
 
 
 # ---------------------------------------------------------------- errors

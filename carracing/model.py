@@ -1,0 +1,99 @@
+"""Replay a trained controller in CarRacing-v3 with V and M (numpy).
+
+    python model.py norender log/carracing.cma.16.64.best.json       # 100 random tracks
+    python model.py norender log/carracing.cma.16.64.best.json 0 --episodes 10
+    python model.py render log/carracing.cma.16.64.best.json         # one track in a window
+
+norender prints each episode's score and `average_reward X stdev Y`; episode i uses track
+seed + i, so the same command gives the same scores. --profile adds the time per step spent
+in the environment and in the agent (V + M + C).
+"""
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from env import MAX_STEPS, CarRacingEnv
+from runtime import MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_params
+
+
+class Agent:
+    """V + M + C in numpy: act(frame) -> action (3,), and M's state moves on."""
+
+    def __init__(self, vae, rnn):
+        if vae.z_size != rnn.z_size:
+            raise WeightsError('vae.json has z size %d but rnn.json %d' % (vae.z_size, rnn.z_size))
+        self.vae, self.rnn = vae, rnn
+        self.controller = Controller(rnn.z_size, rnn.units)
+
+    @classmethod
+    def load(cls, vae_path='vae/vae.json', rnn_path='rnn/rnn.json'):
+        return cls(VAE.load(vae_path), MDNRNN.load(rnn_path))
+
+    def reset(self, rng):
+        self.rng = rng
+        self.state = self.rnn.initial_state(1)
+
+    def act(self, frame):
+        z = self.vae.encode(frame[None], self.rng)
+        action = self.controller.act(z, self.state[1])
+        self.state = self.rnn.step(z, action, self.state)
+        return action[0]
+
+
+def rollout(agent, env, seed, max_steps=MAX_STEPS, timing=None):
+    """One episode on track `seed` -> (total_reward, steps). timing: dict that collects seconds."""
+    frame, _ = env.reset(seed=int(seed))
+    agent.reset(np.random.default_rng(int(seed)))
+    total, steps = 0.0, 0
+    t_agent = t_env = 0.0
+    while steps < max_steps:
+        t0 = time.perf_counter()
+        action = agent.act(frame)
+        t1 = time.perf_counter()
+        frame, reward, terminated, truncated, _ = env.step(action)
+        t_env += time.perf_counter() - t1
+        t_agent += t1 - t0
+        total += reward
+        steps += 1
+        if terminated or truncated:
+            break
+    if timing is not None:
+        timing['agent'] = timing.get('agent', 0.0) + t_agent
+        timing['env'] = timing.get('env', 0.0) + t_env
+        timing['steps'] = timing.get('steps', 0) + steps
+    return total, steps
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('mode', choices=['render', 'norender'], help='one episode in a window, or scores only')
+    p.add_argument('params_file', help='controller log: log/<name>.best.json ([params, reward]) or log/<name>.json')
+    p.add_argument('seed', nargs='?', type=int, default=0, help='track seed of the first episode (default: %(default)s)')
+    p.add_argument('--episodes', type=int, default=100, help='episodes in norender mode (default: %(default)s)')
+    p.add_argument('--vae', default='vae/vae.json', help='V weights (default: %(default)s)')
+    p.add_argument('--rnn', default='rnn/rnn.json', help='M weights (default: %(default)s)')
+    p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='steps per episode (default: %(default)s)')
+    p.add_argument('--profile', action='store_true', help='print ms per step in the env and in the agent')
+    args = p.parse_args()
+
+    agent = exit_on_weights_error(Agent.load, args.vae, args.rnn)
+    agent.controller.set_params(exit_on_weights_error(load_params, args.params_file, agent.controller.num_params))
+    render = args.mode == 'render'
+    env = CarRacingEnv(render_mode='human' if render else None, max_steps=args.max_steps)
+    scores, timing = [], {}
+    for i in range(1 if render else args.episodes):
+        score, steps = rollout(agent, env, args.seed + i, args.max_steps, timing)
+        scores.append(score)
+        print('episode %d score %.2f steps %d' % (i, score, steps), flush=True)
+    env.close()
+    if args.profile:
+        print('per step: env %.2f ms, agent %.2f ms (%d steps)' % (
+            1000 * timing['env'] / timing['steps'], 1000 * timing['agent'] / timing['steps'], timing['steps']))
+    print('average_reward %.2f stdev %.2f' % (np.mean(scores), np.std(scores)))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,112 @@
+"""Train M (the MDN-RNN) on series/series.npz; write tf_rnn/rnn.json and tf_initial_z/initial_z.json.
+
+    python rnn_train.py                       # paper: LSTM 256, 5 mixtures, seq 1000, batch 100, 2000 steps
+    python rnn_train.py --steps 200 --units 64 --seq_len 100 --batch_size 16     # scaled down
+
+Each step samples batch_size windows of seq_len frames from within single episodes, with z
+drawn afresh from each frame's (mu, logvar): inputs [z_t, a_t] for the first seq_len - 1
+frames, targets z_{t+1}. Adam 1e-3 decayed by 0.99999 per step, gradients clipped to
+[-1, 1]. Checkpoints every --checkpoint_every steps; --resume continues from the last one.
+Copy the outputs to rnn/rnn.json and initial_z/initial_z.json (see README.md).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+from vae_train import load_checkpoint, save_checkpoint
+
+
+def load_series(path):
+    if not os.path.exists(path):
+        sys.exit('rnn_train.py: no %s (make it with series.py)' % path)
+    with np.load(path) as d:
+        return (d['mu'].astype(np.float32), d['logvar'].astype(np.float32), d['action'].astype(np.float32),
+                d['lengths'])
+
+
+def sample_batch(series, batch_size, seq_len, rng):
+    """-> x (B, T, z+3) = [z_t, a_t], y (B, T, z) = z_{t+1}, with T = seq_len - 1."""
+    mu, logvar, action, lengths = series
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    usable = np.flatnonzero(lengths >= seq_len)
+    episode = rng.choice(usable, size=batch_size)
+    offset = rng.integers(0, lengths[episode] - seq_len + 1)
+    s = (starts[episode] + offset)[:, None] + np.arange(seq_len)           # (B, seq_len) frame rows
+    z = mu[s] + np.exp(logvar[s] / 2.0) * rng.standard_normal(mu[s].shape).astype(np.float32)
+    return np.concatenate([z[:, :-1], action[s[:, :-1]]], axis=-1), z[:, 1:]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--series', default='series/series.npz', help='from series.py (default: %(default)s)')
+    p.add_argument('--out_dir', default='tf_rnn', help='rnn.json and checkpoints (default: %(default)s)')
+    p.add_argument('--initial_z_dir', default='tf_initial_z', help='initial_z.json (default: %(default)s)')
+    p.add_argument('--units', type=int, default=256, help='LSTM units (default: %(default)s)')
+    p.add_argument('--num_mixture', type=int, default=5, help='Gaussians per z dimension (default: %(default)s)')
+    p.add_argument('--seq_len', type=int, default=1000, help='frames per training sequence (default: %(default)s)')
+    p.add_argument('--batch_size', type=int, default=100, help='sequences per batch (default: %(default)s)')
+    p.add_argument('--steps', type=int, default=2000, help='training steps (default: %(default)s)')
+    p.add_argument('--learning_rate', type=float, default=1e-3, help='Adam learning rate (default: %(default)s)')
+    p.add_argument('--decay_rate', type=float, default=0.99999, help='learning-rate decay per step (default: %(default)s)')
+    p.add_argument('--grad_clip', type=float, default=1.0, help='clip each gradient value to +/- this (default: %(default)s)')
+    p.add_argument('--num_initial_z', type=int, default=1000, help='episode starts kept for the dream (default: %(default)s)')
+    p.add_argument('--checkpoint_every', type=int, default=100, help='steps between checkpoints (default: %(default)s)')
+    p.add_argument('--seed', type=int, default=0, help='run seed (default: %(default)s)')
+    p.add_argument('--resume', action='store_true', help='continue from out_dir/ckpt_*')
+    args = p.parse_args()
+
+    series = load_series(args.series)
+    mu, logvar, _, lengths = series
+    if lengths.max() < args.seq_len:
+        sys.exit('rnn_train.py: the longest episode in %s has %d frames, fewer than --seq_len %d'
+                 % (args.series, lengths.max(), args.seq_len))
+    z_size = mu.shape[1]
+    os.makedirs(args.out_dir, exist_ok=True)
+    os.makedirs(args.initial_z_dir, exist_ok=True)
+
+    import keras
+    from rnn.rnn import build_rnn, make_loss
+    from runtime import save_json_weights
+    keras.utils.set_random_seed(args.seed)
+    model = build_rnn(z_size, args.units, args.num_mixture)
+    schedule = keras.optimizers.schedules.ExponentialDecay(args.learning_rate, 1, args.decay_rate)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipvalue=args.grad_clip),
+                  loss=make_loss(z_size, args.num_mixture))
+    state = {'step': 0}
+    if args.resume:
+        state = load_checkpoint(model, args.out_dir)
+        print('resumed at step %d' % state['step'], flush=True)
+    with open(os.path.join(args.out_dir, 'args.json'), 'w') as f:
+        json.dump(vars(args), f, indent=1)
+
+    # The dream starts from real first frames: keep (mu, logvar) of up to num_initial_z episode starts.
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    pick = np.random.default_rng([args.seed, 1]).permutation(len(starts))[:args.num_initial_z]
+    save_json_weights(os.path.join(args.initial_z_dir, 'initial_z.json'), [mu[starts[pick]], logvar[starts[pick]]])
+
+    rnn_json = os.path.join(args.out_dir, 'rnn.json')
+    losses = []
+    bar = tqdm(range(state['step'], args.steps), initial=state['step'], total=args.steps, desc='rnn', disable=None)
+    for step in bar:
+        # Each step's batch depends only on (seed, step), so a resumed run sees the same data.
+        x, y = sample_batch(series, args.batch_size, args.seq_len, np.random.default_rng([args.seed, 2, step]))
+        losses.append(float(model.train_on_batch(x, y)))
+        bar.set_postfix(loss='%.3f' % losses[-1])
+        if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
+            state['step'] = step + 1
+            save_checkpoint(model, args.out_dir, state)
+            save_json_weights(rnn_json, model.export_arrays())
+            print('step %d  loss %.4f  lr %.6f' % (step + 1, np.mean(losses), float(schedule(step))), flush=True)
+            losses = []
+    if not os.path.exists(rnn_json):
+        save_json_weights(rnn_json, model.export_arrays())
+    print('wrote %s and %s' % (rnn_json, os.path.join(args.initial_z_dir, 'initial_z.json')))
+
+
+if __name__ == '__main__':
+    main()

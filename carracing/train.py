@@ -1,0 +1,51 @@
+"""Train the controller C with CMA-ES in the real CarRacing-v3, over MPI.
+
+    python train.py                                        # paper: -o cma -n 64 -t 1 -e 16, until Ctrl-C
+    python train.py -n 2 -t 8 -e 4 --max_gen 100           # a 2-core machine (popsize 16)
+
+Needs vae/vae.json and rnn/rnn.json (see README.md). Rollout workers run V, M and C in
+numpy. Logs go to log/carracing.<opt>.<num_episode>.<popsize>.*; replay the best with
+`python model.py norender log/carracing.cma.16.64.best.json`.
+"""
+
+import argparse
+
+import numpy as np
+
+from estool import fanout
+from env import MAX_STEPS, CarRacingEnv
+from model import Agent, rollout
+from runtime import exit_on_weights_error
+
+
+def make_evaluator(vae_path, rnn_path, max_steps):
+    def build():
+        agent = Agent.load(vae_path, rnn_path)
+        env = CarRacingEnv()
+
+        def evaluate(params, seeds, train_mode, max_len):
+            cap = max_steps if max_len <= 0 else min(max_len, max_steps)
+            rewards, steps = np.zeros(seeds.shape), np.zeros(seeds.shape)
+            for i in range(len(params)):
+                agent.controller.set_params(params[i])
+                for j, seed in enumerate(seeds[i]):
+                    rewards[i, j], steps[i, j] = rollout(agent, env, seed, cap)
+            return rewards, steps
+        return evaluate
+    return build
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--vae', default='vae/vae.json', help='V weights (default: %(default)s)')
+    p.add_argument('--rnn', default='rnn/rnn.json', help='M weights (default: %(default)s)')
+    p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='steps per episode (default: %(default)s)')
+    fanout.add_es_arguments(p, num_worker=64, num_worker_trial=1, num_episode=16, eval_steps=25, sigma_init=0.1)
+    args = p.parse_args()
+    fanout.check_es_arguments(p, args)
+    agent = exit_on_weights_error(Agent.load, args.vae, args.rnn)   # fail here, in one line, not in 64 workers
+    fanout.run(args, 'carracing', agent.controller.num_params, make_evaluator(args.vae, args.rnn, args.max_steps))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,332 @@
+"""carracing/: every stage through its script at toy size, plus numeric checks of V, M and C."""
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_script
+
+CAR = os.path.join(ROOT, 'carracing')
+REFERENCE = os.path.join(ROOT, '..', 'shared', 'reference-2018', 'carracing')
+MODULES = ['runtime', 'env', 'vae', 'vae.vae', 'rnn', 'rnn.rnn', 'model', 'dream_env', 'vae_train']
+Z, UNITS, FRAMES = 8, 16, 40   # toy sizes
+
+
+@pytest.fixture(scope='module')
+def car():
+    """carracing's modules imported in-process (its scripts import each other by name)."""
+    saved_path = sys.path[:]
+    for name in MODULES:
+        sys.modules.pop(name, None)
+    sys.path.insert(0, CAR)
+    mods = types.SimpleNamespace(runtime=importlib.import_module('runtime'), env=importlib.import_module('env'),
+                                 vae=importlib.import_module('vae.vae'), rnn=importlib.import_module('rnn.rnn'),
+                                 model=importlib.import_module('model'), dream_env=importlib.import_module('dream_env'))
+    yield mods
+    sys.path[:] = saved_path
+    for name in MODULES:
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope='module')
+def pipeline(tmp_path_factory):
+    """extract -> vae_train -> series -> rnn_train at toy size, through the scripts."""
+    d = tmp_path_factory.mktemp('car')
+    out = {}
+    out['extract'] = run_script(['extract.py', '--episodes', '3', '--seed', '0', '--max_frames', str(FRAMES),
+                                 '--record_dir', str(d / 'record')], CAR).stdout
+    out['vae'] = run_script(['vae_train.py', '--record_dir', str(d / 'record'), '--out_dir', str(d / 'tf_vae'),
+                             '--z_size', str(Z), '--batch_size', '20', '--epochs', '1', '--max_steps', '4',
+                             '--checkpoint_every', '2'], CAR).stdout
+    out['series'] = run_script(['series.py', '--record_dir', str(d / 'record'), '--vae', str(d / 'tf_vae' / 'vae.json'),
+                                '--out', str(d / 'series' / 'series.npz')], CAR).stdout
+    out['rnn'] = run_script(['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--out_dir', str(d / 'tf_rnn'),
+                             '--initial_z_dir', str(d / 'tf_initial_z'), '--units', str(UNITS), '--seq_len', '20',
+                             '--batch_size', '4', '--steps', '6', '--checkpoint_every', '3'], CAR).stdout
+    models = {'vae': str(d / 'tf_vae' / 'vae.json'), 'rnn': str(d / 'tf_rnn' / 'rnn.json'),
+              'initial_z': str(d / 'tf_initial_z' / 'initial_z.json')}
+    return d, out, models
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def random_params(path, n, scale=0.1, seed=0):
+    with open(path, 'w') as f:
+        json.dump([np.round(np.random.default_rng(seed).standard_normal(n) * scale, 4).tolist(), 0.0], f)
+    return str(path)
+
+
+# ---------------------------------------------------------------- environment
+
+def test_process_frame_crops_the_dashboard(car):
+    obs = np.zeros((96, 96, 3), np.uint8)
+    obs[84:] = 255                                    # dashboard rows: cropped away
+    frame = car.env.process_frame(obs)
+    assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8 and frame.max() == 0
+    obs[83] = 255
+    assert car.env.process_frame(obs)[-1].max() > 0
+
+
+def test_full_episode_mode_runs_to_the_end(car):
+    env = car.env.CarRacingEnv(full_episode=True, max_steps=30)
+    frame, _ = env.reset(seed=3)
+    assert frame.shape == (64, 64, 3)
+    ends = [env.step(np.array([1.0, 1.0, 0.0]))[2:4] for _ in range(30)]
+    env.close()
+    assert ends[-1] == (False, True) and not any(t or u for t, u in ends[:-1])
+
+
+def test_keyboard_play_with_posted_key_events():
+    code = '''
+import pygame, env
+def keys(step):
+    if step == 0:
+        return [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_UP)]
+    if step == 40:
+        return [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_LEFT)]
+    if step == 60:
+        return [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE)]
+    return []
+total, steps, actions = env.play(max_steps=200, seed=0, events=keys, fps=1000)
+print('gas', total, steps, *actions.ravel())
+total, steps, actions = env.play(max_steps=61, seed=0, fps=1000)
+print('idle', total, steps)
+'''
+    out = subprocess.run([sys.executable, '-c', code], cwd=CAR, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    runs = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines() if line.split()[0] in ('gas', 'idle')}
+    total, steps = float(runs['gas'][0]), int(runs['gas'][1])
+    actions = np.array(runs['gas'][2:], float).reshape(-1, 3)
+    assert steps == 61 and 'step' in out.stdout and 'score' in out.stdout
+    assert (actions[:40] == [0, 1, 0]).all() and (actions[40:] == [-1, 1, 0]).all()
+    assert total > float(runs['idle'][0]) + 10          # accelerating along the track visits tiles
+
+
+# ---------------------------------------------------------------- the pipeline's scripts
+
+def test_extract_records_random_agent_episodes(pipeline):
+    d, out, _ = pipeline
+    assert sorted(f for f in os.listdir(d / 'record') if f.endswith('.npz')) == ['0.npz', '1.npz', '2.npz']
+    with np.load(d / 'record' / '1.npz') as e:
+        obs, action = e['obs'], e['action']
+    assert obs.shape == (FRAMES, 64, 64, 3) and obs.dtype == np.uint8
+    assert action.shape == (FRAMES, 3) and action.dtype == np.float16
+    assert np.all(np.abs(action[:, 0]) <= 1) and np.all((action[:, 1:] >= 0) & (action[:, 1:] <= 1))
+    assert action[:, 0].std() > 0                     # random weights, not a constant action
+    out2 = run_script(['extract.py', '--episodes', '3', '--max_frames', str(FRAMES), '--record_dir', str(d / 'record')],
+                      CAR).stdout
+    assert 'skipped 3 already on disk' in out2
+
+
+def test_vae_and_rnn_json_have_the_2018_layout(pipeline, car):
+    d, out, models = pipeline
+    vae = car.runtime.load_json_weights(models['vae'], 'test')
+    assert [a.shape for a in vae] == [s for _, s in car.runtime.vae_shapes(Z)]
+    assert vae[8].shape == (1024, Z) and vae[14].shape == (5, 5, 128, 1024)
+    rnn = car.runtime.load_json_weights(models['rnn'], 'test')
+    assert [a.shape for a in rnn] == [(UNITS, Z * 15), (Z * 15,), (Z + 3 + UNITS, 4 * UNITS), (4 * UNITS,)]
+    mu, logvar = car.runtime.load_initial_z(models['initial_z'])
+    assert mu.shape == (3, Z) and logvar.shape == (3, Z)
+    with np.load(d / 'series' / 'series.npz') as s:
+        assert s['mu'].shape == (3 * FRAMES, Z) and s['action'].shape == (3 * FRAMES, 3)
+        assert list(s['lengths']) == [FRAMES] * 3
+    assert 'epoch 1 ' in out['vae'] and 'step 6 ' in out['rnn']
+
+
+def test_stages_resume(pipeline, tmp_path):
+    d, _, _ = pipeline
+    shutil.copytree(d / 'tf_rnn', tmp_path / 'tf_rnn')
+    out = run_script(['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--out_dir', str(tmp_path / 'tf_rnn'),
+                      '--initial_z_dir', str(tmp_path / 'z'), '--units', str(UNITS), '--seq_len', '20',
+                      '--batch_size', '4', '--steps', '9', '--checkpoint_every', '3', '--resume'], CAR).stdout
+    assert 'resumed at step 6' in out and 'step 9 ' in out
+    shutil.copytree(d / 'tf_vae', tmp_path / 'tf_vae')
+    out = run_script(['vae_train.py', '--record_dir', str(d / 'record'), '--out_dir', str(tmp_path / 'tf_vae'),
+                      '--z_size', str(Z), '--batch_size', '20', '--epochs', '2', '--max_steps', '5', '--resume'],
+                     CAR).stdout
+    assert 'resumed at epoch' in out and load(tmp_path / 'tf_vae' / 'ckpt_state.json')['step'] == 5
+
+
+def test_corrupt_record_is_skipped_and_counted(pipeline, tmp_path):
+    d, _, models = pipeline
+    shutil.copytree(d / 'record', tmp_path / 'record')
+    (tmp_path / 'record' / '2.npz').write_bytes(b'PK\x03\x04 not really a zip')
+    out = run_script(['series.py', '--record_dir', str(tmp_path / 'record'), '--vae', models['vae'],
+                      '--out', str(tmp_path / 'series.npz')], CAR)
+    assert 'skipped 1 unreadable' in out.stdout and '2.npz' in out.stderr
+
+
+def test_train_two_generations_and_replay(pipeline):
+    d, _, models = pipeline
+    log = str(d / 'log')
+    out = run_script(['train.py', '--vae', models['vae'], '--rnn', models['rnn'], '-n', '2', '-t', '2', '-e', '1',
+                      '--max_steps', '25', '--max_gen', '2', '--eval_steps', '1', '--log_dir', log], CAR).stdout
+    assert 'gen 2 ' in out
+    prefix = os.path.join(log, 'carracing.cma.1.4')
+    for suffix in ('.json', '.hist.json', '.best.json', '.hist_best.json', '.log.json'):
+        assert os.path.exists(prefix + suffix), suffix
+    params, _ = load(prefix + '.best.json')
+    assert len(params) == 3 + 3 * (Z + UNITS)
+    args = ['model.py', 'norender', prefix + '.best.json', '0', '--episodes', '2', '--vae', models['vae'],
+            '--rnn', models['rnn'], '--max_steps', '25', '--profile']
+    out = run_script(args, CAR).stdout
+    scores = [float(line.split()[3]) for line in out.splitlines() if line.startswith('episode')]
+    assert len(scores) == 2 and 'per step: env' in out
+    summary = out.splitlines()[-1].split()
+    assert summary[0] == 'average_reward' and float(summary[1]) == pytest.approx(np.mean(scores), abs=0.01)
+    assert [l for l in run_script(args, CAR).stdout.splitlines() if l.startswith('episode')] == \
+        [l for l in out.splitlines() if l.startswith('episode')]          # same seed, same scores
+    out = run_script(['model.py', 'render', prefix + '.best.json', '--vae', models['vae'], '--rnn', models['rnn'],
+                      '--max_steps', '10'], CAR).stdout
+    assert 'episode 0 score' in out
+
+
+def test_dream_model_runs_without_window(pipeline, tmp_path):
+    _, _, models = pipeline
+    params = random_params(tmp_path / 'c.json', 3 + 3 * (Z + UNITS))
+    out = run_script(['dream_model.py', params, '--vae', models['vae'], '--rnn', models['rnn'],
+                      '--initial_z', models['initial_z'], '--steps', '30', '--no_window'], CAR).stdout
+    assert 'dreamed 30 steps' in out
+    out = run_script(['dream_model.py', params, '--vae', models['vae'], '--rnn', models['rnn'],
+                      '--initial_z', models['initial_z'], '--steps', '5'], CAR).stdout   # dummy video driver
+    assert 'dreamed 5 steps' in out
+
+
+@pytest.mark.parametrize('args,words', [
+    (['series.py', '--vae', 'nowhere/vae.json'], 'nowhere/vae.json: no such file (made by vae_train.py'),
+    (['rnn_train.py', '--series', 'nowhere.npz'], 'no nowhere.npz (make it with series.py)'),
+    (['vae_train.py', '--record_dir', 'nowhere'], 'no nowhere/*.npz episodes (make them with extract.py'),
+    (['train.py', '--vae', 'nowhere/vae.json', '-n', '2'], 'nowhere/vae.json: no such file (made by vae_train.py'),
+    (['model.py', 'norender', 'nowhere.json', '--rnn', 'nowhere/rnn.json'], 'no such file'),
+])
+def test_missing_inputs_are_one_line(args, words):
+    proc = run_script(args, CAR, check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert words in proc.stderr.strip().splitlines()[-1]
+
+
+def test_mismatched_params_name_file_and_size(pipeline, tmp_path):
+    _, _, models = pipeline
+    params = random_params(tmp_path / 'short.json', 10)
+    proc = run_script(['model.py', 'norender', params, '--vae', models['vae'], '--rnn', models['rnn']], CAR,
+                      check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert '%s: 10 params, expected %d' % (params, 3 + 3 * (Z + UNITS)) in proc.stderr
+
+
+# ---------------------------------------------------------------- numerics
+
+def test_numpy_matches_keras_through_the_json_layout(car, tmp_path):
+    from keras import ops
+    rt = car.runtime
+    vae = car.vae.build_vae(Z, seed=2)
+    rt.save_json_weights(str(tmp_path / 'vae.json'), vae.export_arrays())
+    arrays = rt.load_json_weights(str(tmp_path / 'vae.json'), 'test')
+    vae.import_arrays(arrays)
+    frames = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3)).astype(np.uint8)
+    mu, logvar = (ops.convert_to_numpy(t) for t in vae.encode(frames.astype(np.float32) / 255))
+    np_mu, np_logvar = rt.VAE(arrays).encode_mu_logvar(frames)
+    assert np.abs(mu - np_mu).max() < 1e-4 and np.abs(logvar - np_logvar).max() < 1e-4
+    assert np.abs(ops.convert_to_numpy(vae.decode(mu)) - rt.VAE(arrays).decode(np_mu)).max() < 1e-4
+
+    rnn = car.rnn.build_rnn(Z, UNITS)
+    rt.save_json_weights(str(tmp_path / 'rnn.json'), rnn.export_arrays())
+    arrays = rt.load_json_weights(str(tmp_path / 'rnn.json'), 'test')
+    rnn.import_arrays(arrays)
+    x = np.random.default_rng(1).standard_normal((2, 9, Z + 3)).astype(np.float32)
+    y, h_last, c_last = (ops.convert_to_numpy(t) for t in rnn(x, return_state=True))
+    m = rt.MDNRNN(arrays)
+    state = m.initial_state(2)
+    for t in range(9):
+        state = m.step(x[:, t, :Z], x[:, t, Z:], state)
+        logmix, mean, logstd = m.mixture(state[1])
+        p = y[:, t].reshape(2, Z, 15)
+        ref = p[..., :5] - np.log(np.exp(p[..., :5]).sum(-1, keepdims=True))
+        assert np.abs(logmix - ref).max() < 1e-4 and np.abs(mean - p[..., 5:10]).max() < 1e-4
+        assert np.abs(logstd - p[..., 10:]).max() < 1e-4
+    assert np.abs(state[1] - h_last).max() < 1e-4 and np.abs(state[0] - c_last).max() < 1e-4
+
+
+def test_mdn_loss_matches_scipy(car):
+    from keras import ops
+    from scipy.stats import norm
+    rng = np.random.default_rng(3)
+    y_pred = rng.standard_normal((2, 4, Z * 15)).astype(np.float32) * 0.5
+    z_next = rng.standard_normal((2, 4, Z)).astype(np.float32)
+    loss = float(ops.convert_to_numpy(car.rnn.make_loss(Z)(z_next, y_pred)))
+    p = y_pred.reshape(2, 4, Z, 15)
+    w = np.exp(p[..., :5]) / np.exp(p[..., :5]).sum(-1, keepdims=True)
+    density = (w * norm.pdf(z_next[..., None], p[..., 5:10], np.exp(p[..., 10:]))).sum(-1)
+    assert loss == pytest.approx(-np.log(density).mean(), rel=1e-4)
+
+
+def test_controller_layout_and_action_ranges(car):
+    c = car.runtime.Controller(32, 256)
+    assert c.num_params == 867
+    params = np.zeros(867, np.float32)
+    params[:3] = [5.0, -5.0, -5.0]            # biases first: steer right, gas ~0, brake clipped to 0
+    c.set_params(params)
+    a = c.act(np.zeros((1, 32), np.float32), np.zeros((1, 256), np.float32))[0]
+    assert a[0] == pytest.approx(np.tanh(5.0), rel=1e-5) and a[1] == pytest.approx(0, abs=1e-4) and a[2] == 0.0
+    params[3 + 3 * 40 + 2] = 1.0              # W[40, 2]: input 40 (h[8]) drives the brake
+    c.set_params(params)
+    h = np.zeros((1, 256), np.float32)
+    h[0, 8] = 10.0
+    assert c.act(np.zeros((1, 32), np.float32), h)[0, 2] == pytest.approx(np.tanh(5.0), rel=1e-5)
+
+
+def test_agent_step_is_small_next_to_the_env_step(car):
+    """Full-size V (z 32) and M (LSTM 256), random weights: the agent's numpy step is cheap."""
+    rng = np.random.default_rng(0)
+    agent = car.model.Agent(car.runtime.VAE.random(32, rng), car.runtime.MDNRNN.random(32, 256, rng))
+    agent.controller.set_params(rng.standard_normal(867) * 0.1)
+    env = car.env.CarRacingEnv()
+    timing = {}
+    car.model.rollout(agent, env, seed=0, max_steps=100, timing=timing)
+    env.close()
+    assert timing['steps'] == 100
+    assert timing['agent'] < timing['env'], timing
+
+
+# ---------------------------------------------------------------- the 2018 files
+
+@pytest.mark.skipif(not os.path.isdir(REFERENCE), reason='../shared/reference-2018 not present')
+def test_reference_2018_files_load_unchanged(car):
+    rt = car.runtime
+    m = rt.MDNRNN.load(os.path.join(REFERENCE, 'rnn', 'rnn.json'))
+    assert (m.z_size, m.units, m.num_mixture) == (32, 256, 5)
+    mu, logvar = rt.load_initial_z(os.path.join(REFERENCE, 'initial_z', 'initial_z.json'))
+    assert mu.shape[1] == 32
+    state = m.step(mu[:1], np.array([[0.0, 1.0, 0.0]], np.float32), m.initial_state(1))
+    logmix, mean, logstd = m.mixture(state[1])
+    assert logmix.shape == (1, 32, 5) and np.allclose(np.exp(logmix).sum(-1), 1, atol=1e-5)
+    assert np.isfinite(mean).all() and np.isfinite(logstd).all()
+    params = rt.load_params(os.path.join(REFERENCE, 'log', 'carracing.cma.16.64.best.json'), 867)
+    c = rt.Controller(32, 256)
+    c.set_params(params)
+    a = c.act(mu[:1], state[1])
+    assert a.shape == (1, 3) and -1 <= a[0, 0] <= 1 and 0 <= a[0, 1] <= 1 and 0 <= a[0, 2] <= 1
+
+
+def test_notebooks_execute(pipeline):
+    from test_estool_train import execute_notebook, outputs_text
+    d, _, models = pipeline
+    prefix = os.path.join(str(d), 'log', 'carracing.cma.1.4')
+    if not os.path.exists(prefix + '.hist.json'):
+        run_script(['train.py', '--vae', models['vae'], '--rnn', models['rnn'], '-n', '2', '-t', '2', '-e', '1',
+                    '--max_steps', '25', '--max_gen', '2', '--eval_steps', '1', '--log_dir', str(d / 'log')], CAR)
+    nb = execute_notebook(os.path.join(CAR, 'vae_test.ipynb'), 'VAE_JSON = %r\nRECORD_DIR = %r\nNUM_FRAMES = 4\nSEED = 0'
+                          % (models['vae'], str(d / 'record')))
+    assert 'z size %d' % Z in outputs_text(nb)
+    nb = execute_notebook(os.path.join(CAR, 'plot_training_progress.ipynb'), 'LOG_PREFIX = %r' % prefix)
+    assert '2 generations' in outputs_text(nb)
