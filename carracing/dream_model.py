@@ -7,7 +7,12 @@ Needs vae/vae.json, rnn/rnn.json and initial_z/initial_z.json. --no_window runs 
 loop without a window and prints statistics of the dreamed frames and actions.
 """
 
-import argparse
+import os
+
+# One episode at a time means small matrix products: BLAS threads only add overhead.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+
+import argparse  # noqa: E402
 
 import numpy as np
 

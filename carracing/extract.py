@@ -10,9 +10,13 @@ frame seen before each action) and action (T, 3) float16. Seeds already on disk 
 so a rerun resumes. No window and no X server are needed.
 """
 
-import argparse
-import json
 import os
+
+# One episode at a time means small matrix products: BLAS threads only add overhead.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+
+import argparse  # noqa: E402
+import json
 
 import numpy as np
 from tqdm import tqdm

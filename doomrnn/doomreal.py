@@ -5,8 +5,12 @@
 model.py doomreal runs the same agent over many episodes.
 """
 
-import argparse
 import os
+
+# One episode at a time means small matrix products: BLAS threads only add overhead.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+
+import argparse  # noqa: E402
 
 import numpy as np
 

@@ -8,9 +8,13 @@ record/<seed>.npz with obs (T, 64, 64, 3) uint8 (the frame seen before each acti
 action (T, 1) float16. Seeds already on disk are skipped, so a rerun resumes.
 """
 
-import argparse
-import json
 import os
+
+# One episode at a time means small matrix products: BLAS threads only add overhead.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+
+import argparse  # noqa: E402
+import json
 
 import numpy as np
 from tqdm import tqdm

@@ -8,7 +8,12 @@ norender prints each episode's score (time steps survived) and `average_reward X
 episode i uses seed + i, so the same command gives the same scores.
 """
 
-import argparse
+import os
+
+# One episode at a time means small matrix products: BLAS threads only add overhead.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+
+import argparse  # noqa: E402
 
 import numpy as np
 

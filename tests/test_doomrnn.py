@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import types
-import zipfile
 
 import numpy as np
 import pytest
