@@ -108,35 +108,14 @@ class DoomCoverRNNEnv(gym.Env):
 
 
 def play(models_dir=MODELS, temperature=TEMPERATURE, fps=35, scale=8, max_steps=MAX_STEPS, events=None, seed=0):
-    """Keyboard play inside the dream: left/right arrows move, Esc quits.
+    """Keyboard play inside the dream, shown through V's decoder: left/right arrows move, Esc quits.
     events: optional callable(step) -> pygame events to post (for tests).
     Returns (steps survived, the action taken at each step)."""
-    import pygame
+    from env import keyboard_loop
     env = DoomCoverRNNEnv(models_dir, temperature, render_mode='human', max_steps=max_steps)
     env.reset(seed=seed)
-    pygame.display.init()
-    window = pygame.display.set_mode((64 * scale, 64 * scale))
-    pygame.display.set_caption('TakeCover, dreamed by M at temperature %.2f' % temperature)
-    clock = pygame.time.Clock()
-    held, actions, steps, done = {}, [], 0, False
-    while not done:
-        for e in (events(steps) if events else []):
-            pygame.event.post(e)
-        for e in pygame.event.get():
-            if e.type == pygame.QUIT or (e.type == pygame.KEYDOWN and e.key == pygame.K_ESCAPE):
-                done = True
-            elif e.type in (pygame.KEYDOWN, pygame.KEYUP):
-                held[e.key] = e.type == pygame.KEYDOWN   # key state from events, so tests can post them
-        action = -1.0 if held.get(pygame.K_LEFT) else 1.0 if held.get(pygame.K_RIGHT) else 0.0
-        actions.append(action)
-        _, _, terminated, truncated, _ = env.step(np.array([action]))
-        steps += 1
-        done = done or terminated or truncated
-        frame = pygame.surfarray.make_surface(np.transpose(env.render(), (1, 0, 2)))
-        window.blit(pygame.transform.scale(frame, (64 * scale, 64 * scale)), (0, 0))
-        pygame.display.flip()
-        clock.tick(fps)
-    pygame.quit()
+    steps, actions = keyboard_loop(env, DoomCoverRNNEnv.render, 'TakeCover, dreamed by M at temperature %.2f'
+                                   % temperature, scale, fps, events)
     print('survived %d steps in the dream' % steps)
     return steps, actions
 

@@ -80,21 +80,19 @@ class DoomTakeCoverEnv(gym.Env):
         self.game.close()
 
 
-def play(max_steps=MAX_STEPS, fps=35, scale=2, events=None):
-    """Keyboard play of the real game in a pygame window: left/right arrows move.
-    events: optional callable(step) -> list of pygame events to post (for tests).
-    Returns (steps survived, the action taken at each step)."""
+def keyboard_loop(env, frame_of, caption, scale, fps, events=None):
+    """Drive env with the arrow keys (left/right; Esc quits) in a pygame window showing
+    frame_of(env) scaled up. events: optional callable(step) -> pygame events to post (tests).
+    Returns (steps, the action taken at each step)."""
     import pygame
-    env = DoomTakeCoverEnv(max_steps=max_steps)
-    env.reset(seed=0)
     pygame.display.init()
-    h, w = env.screen.shape[:2]
+    h, w = frame_of(env).shape[:2]
     window = pygame.display.set_mode((w * scale, h * scale))
-    pygame.display.set_caption('TakeCover (real game): arrows move, Esc quits')
+    pygame.display.set_caption(caption)
     clock = pygame.time.Clock()
-    held, actions, steps, done = {}, [], 0, False
+    held, actions, done = {}, [], False
     while not done:
-        for e in (events(steps) if events else []):
+        for e in (events(len(actions)) if events else []):
             pygame.event.post(e)
         for e in pygame.event.get():
             if e.type == pygame.QUIT or (e.type == pygame.KEYDOWN and e.key == pygame.K_ESCAPE):
@@ -104,14 +102,22 @@ def play(max_steps=MAX_STEPS, fps=35, scale=2, events=None):
         action = -1.0 if held.get(pygame.K_LEFT) else 1.0 if held.get(pygame.K_RIGHT) else 0.0
         actions.append(action)
         _, _, terminated, truncated, _ = env.step(np.array([action]))
-        steps += 1
         done = done or terminated or truncated
-        frame = pygame.surfarray.make_surface(np.transpose(env.screen, (1, 0, 2)))
+        frame = pygame.surfarray.make_surface(np.transpose(frame_of(env), (1, 0, 2)))
         window.blit(pygame.transform.scale(frame, (w * scale, h * scale)), (0, 0))
         pygame.display.flip()
         clock.tick(fps)
-    env.close()
     pygame.quit()
+    return len(actions), actions
+
+
+def play(max_steps=MAX_STEPS, fps=35, scale=2, events=None):
+    """Keyboard play of the real game. Returns (steps survived, the action at each step)."""
+    env = DoomTakeCoverEnv(max_steps=max_steps)
+    env.reset(seed=0)
+    steps, actions = keyboard_loop(env, lambda e: e.screen, 'TakeCover (real game): arrows move, Esc quits',
+                                   scale, fps, events)
+    env.close()
     print('survived %d steps' % steps)
     return steps, actions
 
