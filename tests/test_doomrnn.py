@@ -228,6 +228,19 @@ def test_train_in_the_dream_and_replay(pipeline):
         assert 'episode 0 score' in out
 
 
+def test_train_resume_continues_the_same_run(pipeline, tmp_path):
+    """1 generation, then --resume to 2, equals a straight 2-generation run (same ES state, same dreams)."""
+    d, _ = pipeline
+    base = ['train.py', '--models', str(d / 'tf_models'), '-n', '2', '-t', '2', '-e', '2', '--eval_steps', '1']
+    run_script(base + ['--max_gen', '2', '--log_dir', str(tmp_path / 'straight')], DOOM)
+    run_script(base + ['--max_gen', '1', '--log_dir', str(tmp_path / 'split')], DOOM)
+    out = run_script(base + ['--max_gen', '2', '--resume', '--log_dir', str(tmp_path / 'split')], DOOM).stdout
+    assert 'resumed' in out
+    rows = [load(tmp_path / run / 'doomrnn.cma.2.4.hist.json') for run in ('straight', 'split')]
+    assert [r[:1] + r[2:] for r in rows[0]] == [r[:1] + r[2:] for r in rows[1]]
+    assert load(tmp_path / 'straight' / 'doomrnn.cma.2.4.json') == load(tmp_path / 'split' / 'doomrnn.cma.2.4.json')
+
+
 def test_keyboard_play_in_the_dream_and_the_game(pipeline):
     """Post arrow-key events into the pygame loops (dummy video driver)."""
     d, _ = pipeline
