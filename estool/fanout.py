@@ -21,7 +21,6 @@ Run outside MPI, `run()` relaunches the script under `mpiexec -n num_worker+1`. 
 plus `.args.json` (the resolved flags) and `.es.pkl` (the full state, for --resume).
 """
 
-import argparse
 import json
 import os
 import pickle
@@ -349,7 +348,3 @@ def run(args, game, num_params, make_evaluator):
     else:
         worker_loop(comm, make_evaluator)
 
-
-def default_parser(description):
-    return argparse.ArgumentParser(description=description,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -7,6 +7,8 @@ Logs go to log/<game>.<optimizer>.<num_episode>.<popsize>.*; replay the best wit
 `python model.py <game> log/<name>.best.json norender`.
 """
 
+import argparse
+
 import numpy as np
 
 from estool import fanout
@@ -33,7 +35,7 @@ def make_evaluator(game_name):
 
 
 def main():
-    parser = fanout.default_parser(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('game', choices=sorted(GAMES), metavar='game', help='task from config.py: %(choices)s')
     fanout.add_es_arguments(parser, num_worker=8, num_worker_trial=4, num_episode=1)
     args = parser.parse_args()
