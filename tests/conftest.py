@@ -1,6 +1,8 @@
+import importlib
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -20,6 +22,29 @@ def run_script(args, cwd, timeout=300, check=True):
         raise AssertionError('%s exited %d\nstdout:\n%s\nstderr:\n%s' % (
             ' '.join(args), proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:]))
     return proc
+
+
+def folder_modules(folder, names):
+    """Import an experiment folder's scripts in-process, by the names they use for each other
+    ('runtime', 'vae.vae', ...), and yield them as a namespace (attribute = last name part).
+
+    Both experiment folders have modules called runtime, env, vae, ...: whatever was loaded
+    from elsewhere under those names is dropped first, and this folder's modules after."""
+    def drop(inside):
+        for name, module in list(sys.modules.items()):
+            path = os.path.abspath(getattr(module, '__file__', None) or '')
+            if name.split('.')[0] in tops or (inside and path.startswith(folder + os.sep)):
+                del sys.modules[name]
+
+    tops = {name.split('.')[0] for name in names}
+    saved_path = sys.path[:]
+    drop(inside=False)
+    sys.path.insert(0, folder)
+    try:
+        yield types.SimpleNamespace(**{n.split('.')[-1]: importlib.import_module(n) for n in names})
+    finally:
+        sys.path[:] = saved_path
+        drop(inside=True)
 
 
 @pytest.fixture(scope='session')

@@ -1,38 +1,26 @@
 """carracing/: every stage through its script at toy size, plus numeric checks of V, M and C."""
 
-import importlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script
+from conftest import ROOT, folder_modules, run_script
 
 CAR = os.path.join(ROOT, 'carracing')
 REFERENCE = os.path.join(ROOT, '..', 'shared', 'reference-2018', 'carracing')
-MODULES = ['runtime', 'env', 'vae', 'vae.vae', 'rnn', 'rnn.rnn', 'model', 'dream_env', 'vae_train']
+MODULES = ['runtime', 'env', 'vae.vae', 'rnn.rnn', 'model', 'dream_env']
 Z, UNITS, FRAMES = 8, 16, 40   # toy sizes
 
 
 @pytest.fixture(scope='module')
 def car():
     """carracing's modules imported in-process (its scripts import each other by name)."""
-    saved_path = sys.path[:]
-    for name in MODULES:
-        sys.modules.pop(name, None)
-    sys.path.insert(0, CAR)
-    mods = types.SimpleNamespace(runtime=importlib.import_module('runtime'), env=importlib.import_module('env'),
-                                 vae=importlib.import_module('vae.vae'), rnn=importlib.import_module('rnn.rnn'),
-                                 model=importlib.import_module('model'), dream_env=importlib.import_module('dream_env'))
-    yield mods
-    sys.path[:] = saved_path
-    for name in MODULES:
-        sys.modules.pop(name, None)
+    yield from folder_modules(CAR, MODULES)
 
 
 @pytest.fixture(scope='module')

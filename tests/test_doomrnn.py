@@ -1,18 +1,16 @@
 """doomrnn/: every stage through its script at toy size, plus numeric checks of V, M and C."""
 
-import importlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
 from scipy.stats import norm
 
-from conftest import ROOT, run_script
+from conftest import ROOT, folder_modules, run_script
 
 DOOM = os.path.join(ROOT, 'doomrnn')
 REFERENCE = os.path.join(ROOT, '..', 'shared', 'reference-2018', 'doomrnn')
@@ -23,15 +21,7 @@ Z, UNITS = 8, 16   # toy sizes for the pipeline
 @pytest.fixture(scope='module')
 def doom():
     """doomrnn's modules imported in-process (the folder's scripts import each other by name)."""
-    saved_path = sys.path[:]
-    for name in MODULES:
-        sys.modules.pop(name, None)
-    sys.path.insert(0, DOOM)
-    mods = types.SimpleNamespace(**{name: importlib.import_module(name) for name in MODULES})
-    yield mods
-    sys.path[:] = saved_path
-    for name in MODULES:
-        sys.modules.pop(name, None)
+    yield from folder_modules(DOOM, MODULES)
 
 
 @pytest.fixture(scope='module')
