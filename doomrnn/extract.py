@@ -1,8 +1,12 @@
-"""Collect random-policy episodes of the real game into record/<seed>.npz.
+"""Collect episodes of the real game into record/<seed>.npz.
 
     python extract.py --episodes 200 --seed 0        # one worker; extract.bash fans out
+    python extract.py --params log/doomrnn.cma.16.64.json --record_dir record_iter1 --seed 100000
 
-The policy is the paper's: a uniformly random action held for a random 1-10 steps.
+The default policy is the paper's: a uniformly random action held for a random 1-10 steps.
+With --params, the episodes are played by the world-model agent (V and M from --models, C from
+the params file, perturbed per episode by N(0, --noise^2)): the paper's iterative training,
+which shows M the states a controller trained in the dream actually reaches.
 Episodes shorter than --min_frames are dropped. Each kept episode is saved as
 record/<seed>.npz with obs (T, 64, 64, 3) uint8 (the frame seen before each action) and
 action (T, 1) float16. Seeds already on disk are skipped, so a rerun resumes.
@@ -40,6 +44,22 @@ def random_policy_episode(env, seed, max_frames):
     return np.stack(frames), np.asarray(actions, dtype=np.float32)
 
 
+def agent_episode(env, agent, params, seed, max_frames):
+    """The same as random_policy_episode, with actions from the agent (controller = params)."""
+    agent.controller.set_params(params)
+    agent.reset(np.random.default_rng(seed))
+    obs, _ = env.reset(seed=seed)
+    frames, actions = [], []
+    for _ in range(max_frames):
+        action, _ = agent.act(obs)
+        frames.append(obs)
+        actions.append(action)
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            break
+    return np.stack(frames), np.asarray(actions, dtype=np.float32)
+
+
 def save_episode(path, obs, action):
     tmp = path + '.tmp'
     with open(tmp, 'wb') as f:
@@ -54,7 +74,17 @@ def main():
     p.add_argument('--max_frames', type=int, default=MAX_STEPS, help='cap on steps per episode (default: %(default)s)')
     p.add_argument('--min_frames', type=int, default=100, help='drop episodes shorter than this (default: %(default)s)')
     p.add_argument('--record_dir', default='record', help='output folder (default: %(default)s)')
+    p.add_argument('--params', help='play with this controller (log/*.json or *.best.json) instead of at random')
+    p.add_argument('--noise', type=float, default=0.1,
+                   help='with --params: std of the per-episode perturbation of C (default: %(default)s)')
+    p.add_argument('--models', default='tf_models', help='with --params: folder with vae.json, rnn.json (default: %(default)s)')
     args = p.parse_args()
+    agent = None
+    if args.params:
+        from doomreal import Agent
+        from runtime import exit_on_weights_error
+        agent = exit_on_weights_error(Agent, args.models, args.params)
+        mean_params = agent.controller.weight.ravel().copy()
 
     os.makedirs(args.record_dir, exist_ok=True)
     with open(os.path.join(args.record_dir, 'extract_args.%d.json' % args.seed), 'w') as f:
@@ -66,7 +96,11 @@ def main():
         if os.path.exists(path):
             skipped += 1
             continue
-        obs, action = random_policy_episode(env, seed, args.max_frames)
+        if agent is None:
+            obs, action = random_policy_episode(env, seed, args.max_frames)
+        else:
+            noise = np.random.default_rng([seed, 1]).standard_normal(mean_params.shape) * args.noise
+            obs, action = agent_episode(env, agent, mean_params + noise, seed, args.max_frames)
         if len(obs) < args.min_frames:
             dropped += 1
             continue

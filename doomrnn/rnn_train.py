@@ -22,12 +22,16 @@ from tqdm import tqdm
 from vae_train import load_checkpoint, save_checkpoint
 
 
-def load_series(path):
-    if not os.path.exists(path):
-        sys.exit('rnn_train.py: no %s (make it with series.py)' % path)
-    with np.load(path) as d:
-        mu, logvar = d['mu'].astype(np.float32), d['logvar'].astype(np.float32)
-        action, lengths = d['action'].astype(np.float32), d['lengths']
+def load_series(paths):
+    """One or more series.py files, their episodes laid end to end."""
+    parts = []
+    for path in paths:
+        if not os.path.exists(path):
+            sys.exit('rnn_train.py: no %s (make it with series.py)' % path)
+        with np.load(path) as d:
+            parts.append([d['mu'].astype(np.float32), d['logvar'].astype(np.float32),
+                          d['action'].astype(np.float32), d['lengths']])
+    mu, logvar, action, lengths = (np.concatenate(arrays) for arrays in zip(*parts))
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     restart = np.zeros((len(mu), 1), np.float32)
     restart[starts] = 1.0
@@ -50,7 +54,8 @@ def sample_batch(series, batch_size, seq_len, rng):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--series', default='series/series.npz', help='from series.py (default: %(default)s)')
+    p.add_argument('--series', nargs='+', default=['series/series.npz'],
+                   help='one or more files from series.py, used together (default: %(default)s)')
     p.add_argument('--out_dir', default='tf_rnn', help='rnn.json and checkpoints (default: %(default)s)')
     p.add_argument('--initial_z_dir', default='tf_initial_z', help='initial_z.json (default: %(default)s)')
     p.add_argument('--units', type=int, default=512, help='LSTM units (default: %(default)s)')
@@ -71,7 +76,7 @@ def main():
     series = load_series(args.series)
     mu, logvar, _, _, _, starts = series
     if len(mu) <= args.seq_len:
-        sys.exit('rnn_train.py: %s has %d frames, fewer than --seq_len %d + 1' % (args.series, len(mu), args.seq_len))
+        sys.exit('rnn_train.py: %s has %d frames, fewer than --seq_len %d + 1' % (' + '.join(args.series), len(mu), args.seq_len))
     z_size = mu.shape[1]
     os.makedirs(args.out_dir, exist_ok=True)
     os.makedirs(args.initial_z_dir, exist_ok=True)

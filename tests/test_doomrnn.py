@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -190,6 +191,26 @@ def test_rnn_train_resumes(pipeline, tmp_path):
                       '--initial_z_dir', str(tmp_path / 'z'), '--units', str(UNITS), '--seq_len', '40',
                       '--batch_size', '4', '--steps', '12', '--checkpoint_every', '5', '--resume'], DOOM).stdout
     assert 'resumed at step 10' in out and 'step 12 ' in out
+
+
+def test_iterative_training_extracts_with_the_agent_and_trains_on_both_series(pipeline, doom, tmp_path):
+    d, _ = pipeline
+    params = tmp_path / 'c.json'
+    params.write_text(json.dumps([[0.0] * Z + [0.0] * (2 * UNITS)]))     # C = 0: action 0 every step
+    out = run_script(['extract.py', '--params', str(params), '--noise', '0', '--models', str(d / 'tf_models'),
+                      '--episodes', '2', '--seed', '7', '--max_frames', '50', '--min_frames', '10',
+                      '--record_dir', str(tmp_path / 'record')], DOOM).stdout
+    assert 'kept 2' in out
+    with np.load(tmp_path / 'record' / '7.npz') as e:
+        assert e['obs'].shape == (50, 64, 64, 3) and np.all(e['action'] == 0)   # the agent's actions, not random
+    run_script(['series.py', '--record_dir', str(tmp_path / 'record'), '--vae', str(d / 'tf_vae' / 'vae.json'),
+                '--out', str(tmp_path / 'iter.npz')], DOOM)
+    out = run_script(['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), str(tmp_path / 'iter.npz'),
+                      '--out_dir', str(tmp_path / 'tf_rnn'), '--initial_z_dir', str(tmp_path / 'z'),
+                      '--units', str(UNITS), '--seq_len', '40', '--batch_size', '4', '--steps', '2'], DOOM).stdout
+    assert 'step 2 ' in out
+    mu, _ = doom.runtime.load_initial_z(str(tmp_path / "z" / "initial_z.json"))
+    assert len(mu) == 4 + 2                       # episode starts of both files
 
 
 def test_train_in_the_dream_and_replay(pipeline):
@@ -440,3 +461,31 @@ def test_notebooks_execute(pipeline):
     assert 'z size %d' % Z in outputs_text(nb)
     nb = execute_notebook(os.path.join(DOOM, 'plot_training_progress.ipynb'), 'LOG_PREFIX = %r' % log_prefix)
     assert '2 generations' in outputs_text(nb)
+
+
+# ---------------------------------------------------------------- the shipped agent
+
+SHIPPED = os.path.join(DOOM, 'log', 'doomrnn.cma.16.64.best.json')
+
+
+def test_shipped_agent_has_the_paper_sizes_and_dreams_fast(doom):
+    models = os.path.join(DOOM, 'tf_models')
+    vae = doom.runtime.VAE.load(os.path.join(models, 'vae.json'))
+    rnn, init_mu, init_logvar = doom.doomrnn.load_world(models)
+    assert (vae.z_size, rnn.z_size, rnn.units, rnn.num_mixture) == (64, 64, 512, 5)
+    assert init_mu.shape == init_logvar.shape and init_mu.shape[1] == 64 and len(init_mu) >= 100
+    controller = doom.runtime.Controller(64, 512)
+    params = doom.runtime.load_params(SHIPPED, controller.num_params)
+    assert params.shape == (64 + 2 * 512,) and np.isfinite(params).all() and np.abs(params).max() > 0
+    controller.set_params(params)
+
+    env = doom.doomrnn.DoomCoverRNNEnv(models)
+    obs, _ = env.reset(seed=0)
+    start = time.perf_counter()
+    for _ in range(100):
+        action = controller.act(*np.split(obs[None], [64, 64 + 512], axis=1))
+        obs, reward, terminated, truncated, _ = env.step(action[0])
+        assert reward == 1.0 and obs.shape == (64 + 2 * 512,)
+        if terminated or truncated:
+            obs, _ = env.reset()
+    assert time.perf_counter() - start < 2.0
