@@ -26,32 +26,32 @@ from tqdm import tqdm
 from env import MAX_STEPS, DoomTakeCoverEnv
 
 
-def random_policy_episode(env, seed, max_frames):
-    """-> obs (T, 64, 64, 3) uint8, action (T, 1) float32."""
+def random_policy(seed):
+    """The paper's policy: a uniform action in [-1, 1] held for 1-10 steps. -> policy(obs)."""
     rng = np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed)
-    frames, actions = [], []
-    action, hold = 0.0, 0
-    for _ in range(max_frames):
-        if hold == 0:
-            action, hold = rng.uniform(-1.0, 1.0), int(rng.integers(1, 11))
-        hold -= 1
-        frames.append(obs)
-        actions.append([action])
-        obs, _, terminated, truncated, _ = env.step(np.array([action]))
-        if terminated or truncated:
-            break
-    return np.stack(frames), np.asarray(actions, dtype=np.float32)
+    held = {'action': 0.0, 'steps': 0}
+
+    def policy(obs):
+        if held['steps'] == 0:
+            held['action'], held['steps'] = rng.uniform(-1.0, 1.0), int(rng.integers(1, 11))
+        held['steps'] -= 1
+        return np.array([held['action']])
+    return policy
 
 
-def agent_episode(env, agent, params, seed, max_frames):
-    """The same as random_policy_episode, with actions from the agent (controller = params)."""
+def agent_policy(agent, params, seed):
+    """The world-model agent with controller params; M's state starts afresh. -> policy(obs)."""
     agent.controller.set_params(params)
     agent.reset(np.random.default_rng(seed))
+    return lambda obs: agent.act(obs)[0]
+
+
+def record_episode(env, policy, seed, max_frames):
+    """-> obs (T, 64, 64, 3) uint8, action (T, 1) float32."""
     obs, _ = env.reset(seed=seed)
     frames, actions = [], []
     for _ in range(max_frames):
-        action, _ = agent.act(obs)
+        action = policy(obs)
         frames.append(obs)
         actions.append(action)
         obs, _, terminated, truncated, _ = env.step(action)
@@ -97,10 +97,11 @@ def main():
             skipped += 1
             continue
         if agent is None:
-            obs, action = random_policy_episode(env, seed, args.max_frames)
+            policy = random_policy(seed)
         else:
             noise = np.random.default_rng([seed, 1]).standard_normal(mean_params.shape) * args.noise
-            obs, action = agent_episode(env, agent, mean_params + noise, seed, args.max_frames)
+            policy = agent_policy(agent, mean_params + noise, seed)
+        obs, action = record_episode(env, policy, seed, args.max_frames)
         if len(obs) < args.min_frames:
             dropped += 1
             continue
