@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 MAX_STEPS = 1000
+STEP_PENALTY = 0.1   # CarRacing-v3 takes this from the reward at every step
 
 
 def process_frame(obs):

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from env import MAX_STEPS, CarRacingEnv
+from env import MAX_STEPS, STEP_PENALTY, CarRacingEnv
 from runtime import MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_params
 
 
@@ -47,11 +47,16 @@ class Agent:
         return action[0]
 
 
-def rollout(agent, env, seed, max_steps=MAX_STEPS, timing=None):
-    """One episode on track `seed` -> (total_reward, steps). timing: dict that collects seconds."""
+def rollout(agent, env, seed, max_steps=MAX_STEPS, timing=None, stall_steps=0):
+    """One episode on track `seed` -> (total_reward, steps). timing: dict that collects seconds.
+
+    stall_steps > 0 ends the episode after that many steps in a row without a new track tile
+    and adds the time penalty (-0.1 a step) of the steps left: the score the full episode
+    would give if no tile followed, without spending the env's time to find that out.
+    """
     frame, _ = env.reset(seed=int(seed))
     agent.reset(np.random.default_rng(int(seed)))
-    total, steps = 0.0, 0
+    total, steps, stalled = 0.0, 0, 0
     t_agent = t_env = 0.0
     while steps < max_steps:
         t0 = time.perf_counter()
@@ -63,6 +68,10 @@ def rollout(agent, env, seed, max_steps=MAX_STEPS, timing=None):
         total += reward
         steps += 1
         if terminated or truncated:
+            break
+        stalled = stalled + 1 if reward < 0 else 0
+        if stall_steps and stalled >= stall_steps:
+            total -= STEP_PENALTY * (max_steps - steps)
             break
     if timing is not None:
         timing['agent'] = timing.get('agent', 0.0) + t_agent

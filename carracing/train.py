@@ -18,7 +18,7 @@ from model import Agent, rollout
 from runtime import exit_on_weights_error
 
 
-def make_evaluator(vae_path, rnn_path, max_steps):
+def make_evaluator(vae_path, rnn_path, max_steps, stall_steps):
     def build():
         agent = Agent.load(vae_path, rnn_path)
         env = CarRacingEnv()
@@ -29,7 +29,8 @@ def make_evaluator(vae_path, rnn_path, max_steps):
             for i in range(len(params)):
                 agent.controller.set_params(params[i])
                 for j, seed in enumerate(seeds[i]):
-                    rewards[i, j], steps[i, j] = rollout(agent, env, seed, cap)
+                    rewards[i, j], steps[i, j] = rollout(agent, env, seed, cap,
+                                                         stall_steps=stall_steps if train_mode else 0)
             return rewards, steps
         return evaluate
     return build
@@ -40,11 +41,14 @@ def main():
     p.add_argument('--vae', default='vae/vae.json', help='V weights (default: %(default)s)')
     p.add_argument('--rnn', default='rnn/rnn.json', help='M weights (default: %(default)s)')
     p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='steps per episode (default: %(default)s)')
+    p.add_argument('--stall_steps', type=int, default=0,
+                   help='training episodes end after this many steps without a new tile, charged the '
+                        'time penalty of the steps left; evaluations always run in full; 0 = off (default: %(default)s)')
     fanout.add_es_arguments(p, num_worker=64, num_worker_trial=1, num_episode=16, eval_steps=25, sigma_init=0.1)
     args = p.parse_args()
     fanout.check_es_arguments(p, args)
     agent = exit_on_weights_error(Agent.load, args.vae, args.rnn)   # fail here, in one line, not in 64 workers
-    fanout.run(args, 'carracing', agent.controller.num_params, make_evaluator(args.vae, args.rnn, args.max_steps))
+    fanout.run(args, 'carracing', agent.controller.num_params, make_evaluator(args.vae, args.rnn, args.max_steps, args.stall_steps))
 
 
 if __name__ == '__main__':
