@@ -286,6 +286,21 @@ def test_agent_step_is_small_next_to_the_env_step(car):
     assert timing['agent'] < timing['env'], timing
 
 
+def test_stalled_training_episode_ends_early_with_the_same_score(car):
+    """A car that never accelerates: cutting its episode short charges exactly the steps left."""
+    rng = np.random.default_rng(0)
+    agent = car.model.Agent(car.runtime.VAE.random(8, rng), car.runtime.MDNRNN.random(8, 16, rng))
+    params = np.zeros(agent.controller.num_params)
+    params[1] = -10.0                         # gas bias: tanh -> -1, mapped to gas 0
+    agent.controller.set_params(params)
+    env = car.env.CarRacingEnv()
+    full = car.model.rollout(agent, env, seed=3, max_steps=300)
+    cut = car.model.rollout(agent, env, seed=3, max_steps=300, stall_steps=50)
+    env.close()
+    assert full[1] == 300 and cut[1] < 100
+    assert cut[0] == pytest.approx(full[0], abs=1e-6) and full[0] < 0
+
+
 # ---------------------------------------------------------------- the 2018 files
 
 @pytest.mark.skipif(not os.path.isdir(REFERENCE), reason='../shared/reference-2018 not present')
@@ -318,3 +333,32 @@ def test_notebooks_execute(pipeline):
     assert 'z size %d' % Z in outputs_text(nb)
     nb = execute_notebook(os.path.join(CAR, 'plot_training_progress.ipynb'), 'LOG_PREFIX = %r' % prefix)
     assert '2 generations' in outputs_text(nb)
+
+
+# ---------------------------------------------------------------- the shipped agent
+
+SHIPPED = os.path.join(CAR, 'log', 'carracing.cma.2.24.best.json')
+
+
+def test_shipped_agent_has_the_paper_sizes_and_drives_the_real_env(car):
+    agent = car.model.Agent.load(os.path.join(CAR, 'vae', 'vae.json'), os.path.join(CAR, 'rnn', 'rnn.json'))
+    assert (agent.vae.z_size, agent.rnn.z_size, agent.rnn.units) == (32, 32, 256)
+    init_mu, init_logvar = car.runtime.load_initial_z(os.path.join(CAR, 'initial_z', 'initial_z.json'))
+    assert init_mu.shape == init_logvar.shape and init_mu.shape[1] == 32 and len(init_mu) >= 100
+    params = car.runtime.load_params(SHIPPED, agent.controller.num_params)
+    assert params.shape == (867,) and np.isfinite(params).all() and np.abs(params).max() > 0
+    agent.controller.set_params(params)
+    env = car.env.CarRacingEnv()
+    frame, _ = env.reset(seed=0)
+    agent.reset(np.random.default_rng(0))
+    total, actions = 0.0, []
+    for _ in range(50):
+        action = agent.act(frame)
+        assert action.shape == (3,) and -1 <= action[0] <= 1 and 0 <= action[1] <= 1 and 0 <= action[2] <= 1
+        actions.append(action)
+        frame, reward, terminated, truncated, _ = env.step(action)
+        total += reward
+        assert frame.shape == (64, 64, 3) and not (terminated or truncated)
+    env.close()
+    # in 50 steps (1 s of game time) a trained agent is already driving along the road
+    assert np.mean([a[1] for a in actions]) > 0.1 and total > 0, (total, np.mean(actions, axis=0))
