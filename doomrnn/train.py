@@ -2,6 +2,7 @@
 
     python train.py                                    # paper: -o cma -n 64 -t 1 -e 16, until Ctrl-C
     python train.py -n 2 -t 32 -e 16 --max_gen 200     # 2-core machine, popsize 64
+    python train.py --models tf_models m_later          # each solution's 16 episodes: 8 in each M
 
 Needs tf_models/{rnn,initial_z}.json (from rnn_train.py; see README.md). Logs go to
 log/doomrnn.<opt>.<num_episode>.<popsize>.*; each worker steps all of its t * e dream
@@ -18,9 +19,9 @@ from doomrnn import MAX_STEPS, MODELS, TEMPERATURE, dream_rollouts, load_world
 from runtime import Controller, exit_on_weights_error
 
 
-def make_evaluator(models_dir, temperature):
+def make_evaluator(models_dirs, temperature):
     def build():
-        rnn, init_mu, init_logvar = load_world(models_dir)
+        worlds = [load_world(d) for d in models_dirs]
 
         def evaluate(params, seeds, train_mode, max_len):
             k, e = seeds.shape
@@ -28,22 +29,35 @@ def make_evaluator(models_dir, temperature):
             # the same episodes whichever worker runs it.
             rng = np.random.default_rng(np.random.SeedSequence([int(s) for s in seeds.ravel()]))
             weights = np.repeat(np.asarray(params, np.float32), e, axis=0)      # (k*e, n)
-            rewards, steps = dream_rollouts(rnn, init_mu, init_logvar, weights, rng, temperature,
-                                            MAX_STEPS if max_len <= 0 else max_len)
-            return rewards.reshape(k, e), steps.reshape(k, e)
+            # Episode j of each solution is dreamed by M number j % len(worlds), so every
+            # solution meets each M equally often and cannot win by exploiting one M's flaws.
+            world_of = np.tile(np.arange(e) % len(worlds), k)                   # (k*e,)
+            steps = np.zeros(k * e, np.int64)
+            for i, (rnn, init_mu, init_logvar) in enumerate(worlds):
+                rows = world_of == i
+                if rows.any():
+                    _, steps[rows] = dream_rollouts(rnn, init_mu, init_logvar, weights[rows], rng, temperature,
+                                                    MAX_STEPS if max_len <= 0 else max_len)
+            return steps.reshape(k, e).astype(np.float64), steps.reshape(k, e)
         return evaluate
     return build
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--models', default=MODELS, help='folder with rnn.json and initial_z.json (default: %(default)s)')
+    p.add_argument('--models', nargs='+', default=[MODELS],
+                   help='folder(s) with rnn.json and initial_z.json; with several, the episodes of each '
+                        'solution are shared out among their M\'s (default: %(default)s)')
     p.add_argument('--temperature', type=float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
     fanout.add_es_arguments(p, num_worker=64, num_worker_trial=1, num_episode=16, eval_steps=25, sigma_init=0.1)
     args = p.parse_args()
     fanout.check_es_arguments(p, args)
-    rnn, _, _ = exit_on_weights_error(load_world, args.models)   # fail here, in one line, not in 64 workers
-    num_params = Controller(rnn.z_size, rnn.units).num_params
+    # Fail here, in one line, not in 64 workers.
+    worlds = [exit_on_weights_error(load_world, d) for d in args.models]
+    sizes = {(rnn.z_size, rnn.units) for rnn, _, _ in worlds}
+    if len(sizes) > 1:
+        p.error('--models: the M\'s differ in size (z, units): %s' % sorted(sizes))
+    num_params = Controller(*sizes.pop()).num_params
     fanout.run(args, 'doomrnn', num_params, make_evaluator(args.models, args.temperature))
 
 

@@ -15,7 +15,7 @@ from conftest import ROOT, folder_modules, run_script
 
 DOOM = os.path.join(ROOT, 'doomrnn')
 REFERENCE = os.path.join(ROOT, '..', 'shared', 'reference-2018', 'doomrnn')
-MODULES = ['runtime', 'env', 'vae', 'rnn', 'doomrnn', 'doomreal', 'vae_train', 'series', 'rnn_train']
+MODULES = ['runtime', 'env', 'vae', 'rnn', 'doomrnn', 'doomreal', 'vae_train', 'series', 'rnn_train', 'train']
 Z, UNITS = 8, 16   # toy sizes for the pipeline
 
 
@@ -237,6 +237,31 @@ def test_train_in_the_dream_and_replay(pipeline):
         out = run_script(['model.py', world, 'render', prefix + '.best.json', '--models', models,
                           '--max_steps', '20'], DOOM).stdout
         assert 'episode 0 score' in out
+
+
+def test_train_shares_each_solutions_episodes_among_several_ms(doom, pipeline, tmp_path):
+    """--models A B: episode j of each solution is dreamed by M number j % 2. Two copies of
+    the toy M, one whose done logit is always +1000 (dies at once) and one always -1000
+    (never dies), make the split visible in the episode lengths."""
+    d, _ = pipeline
+    worlds = []
+    for name, logit in (('immortal', -1000), ('deadly', 1000)):
+        shutil.copytree(d / 'tf_models', tmp_path / name)
+        arrays = load(tmp_path / name / 'rnn.json')
+        arrays[3][0] = logit * 10000                     # output bias 0 is the done logit (stored x SCALE)
+        with open(tmp_path / name / 'rnn.json', 'w') as f:
+            json.dump(arrays, f)
+        worlds.append(str(tmp_path / name))
+    evaluate = doom.train.make_evaluator(worlds, 1.25)()
+    params = np.zeros((3, Z + 2 * UNITS))
+    rewards, steps = evaluate(params, np.arange(12).reshape(3, 4), True, 30)
+    assert steps.shape == (3, 4)
+    assert (steps[:, 0::2] == 30).all() and (steps[:, 1::2] == 1).all()
+    assert (rewards == steps).all()
+    out = run_script(['train.py', '--models'] + worlds + ['-n', '2', '-t', '2', '-e', '2', '--max_gen', '1',
+                      '--eval_steps', '1', '--log_dir', str(tmp_path / 'log')], DOOM).stdout
+    assert 'gen 1 ' in out
+    assert load(tmp_path / 'log' / 'doomrnn.cma.2.4.args.json')['models'] == worlds
 
 
 def test_train_resume_continues_the_same_run(pipeline, tmp_path):
