@@ -32,12 +32,12 @@ def make_evaluator(models_dirs, temperature):
             # Episode j of each solution is dreamed by M number j % len(worlds), so every
             # solution meets each M equally often and cannot win by exploiting one M's flaws.
             world_of = np.tile(np.arange(e) % len(worlds), k)                   # (k*e,)
+            limit = MAX_STEPS if max_len <= 0 else max_len
             steps = np.zeros(k * e, np.int64)
             for i, (rnn, init_mu, init_logvar) in enumerate(worlds):
                 rows = world_of == i
                 if rows.any():
-                    _, steps[rows] = dream_rollouts(rnn, init_mu, init_logvar, weights[rows], rng, temperature,
-                                                    MAX_STEPS if max_len <= 0 else max_len)
+                    _, steps[rows] = dream_rollouts(rnn, init_mu, init_logvar, weights[rows], rng, temperature, limit)
             return steps.reshape(k, e).astype(np.float64), steps.reshape(k, e)
         return evaluate
     return build
