@@ -8,7 +8,8 @@ z drawn afresh from each frame's (mu, logvar). Inputs are [z_t, a_t, restart_t] 
 on an episode's first frame: the LSTM state is zeroed there); targets are z_{t+1} (masked on
 an episode's last frame, which has no successor) and done_t = 1 on that last frame.
 Adam 1e-3 decayed by 0.99999 per step, gradients clipped to [-1, 1]. Checkpoints every
---checkpoint_every steps; --resume continues from the last one.
+--checkpoint_every steps; --resume continues from the last one. --init starts from an
+existing rnn.json, to fine-tune M on a retrained V's series instead of starting from scratch.
 """
 
 import argparse
@@ -71,7 +72,12 @@ def main():
     p.add_argument('--checkpoint_every', type=int, default=200, help='steps between checkpoints (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='run seed (default: %(default)s)')
     p.add_argument('--resume', action='store_true', help='continue from out_dir/ckpt_*')
+    p.add_argument('--init', default='',
+                   help="start from this rnn.json instead of random weights, e.g. to fine-tune M after V "
+                        "was trained further (the optimizer and step count start afresh)")
     args = p.parse_args()
+    if args.init and args.resume:
+        p.error('--init starts a new run; --resume continues one: use one of them')
 
     series = load_series(args.series)
     mu, logvar, _, _, _, starts = series
@@ -83,13 +89,21 @@ def main():
 
     import keras
     from rnn import build_rnn, make_loss
-    from runtime import save_json_weights
+    from runtime import exit_on_weights_error, load_json_weights, save_json_weights
     keras.utils.set_random_seed(args.seed)
     model = build_rnn(z_size, args.units, args.num_mixture)
     schedule = keras.optimizers.schedules.ExponentialDecay(args.learning_rate, 1, args.decay_rate)
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipvalue=args.grad_clip),
                   loss=make_loss(z_size, args.num_mixture, args.done_weight))
     state = {'step': 0}
+    if args.init:
+        arrays = exit_on_weights_error(load_json_weights, args.init, 'rnn_train.py')
+        expected = [tuple(a.shape) for a in model.export_arrays()]
+        if [a.shape for a in arrays] != expected:
+            sys.exit('rnn_train.py: --init %s does not match z %d, --units %d, --num_mixture %d'
+                     % (args.init, z_size, args.units, args.num_mixture))
+        model.import_arrays(arrays)
+        print('initialised from %s' % args.init, flush=True)
     if args.resume:
         state = load_checkpoint(model, args.out_dir)
         print('resumed at step %d' % state['step'], flush=True)

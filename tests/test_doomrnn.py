@@ -193,6 +193,18 @@ def test_rnn_train_resumes(pipeline, tmp_path):
     assert 'resumed at step 10' in out and 'step 12 ' in out
 
 
+def test_rnn_train_init_starts_from_the_given_weights(pipeline, tmp_path):
+    d, _ = pipeline
+    common = ['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--initial_z_dir', str(tmp_path / 'z'),
+              '--seq_len', '40', '--batch_size', '4', '--steps', '0', '--init', str(d / 'tf_rnn' / 'rnn.json')]
+    out = run_script(common + ['--out_dir', str(tmp_path / 'tf_rnn'), '--units', str(UNITS)], DOOM).stdout
+    assert 'initialised from' in out
+    assert load(tmp_path / 'tf_rnn' / 'rnn.json') == load(d / 'tf_rnn' / 'rnn.json')   # 0 steps: the same M
+    bad = run_script(common + ['--out_dir', str(tmp_path / 'other'), '--units', str(UNITS + 1)], DOOM, check=False)
+    assert bad.returncode != 0 and 'does not match z %d, --units %d' % (Z, UNITS + 1) in bad.stderr
+    assert 'Traceback' not in bad.stderr
+
+
 def test_iterative_training_extracts_with_the_agent_and_trains_on_both_series(pipeline, doom, tmp_path):
     d, _ = pipeline
     params = tmp_path / 'c.json'
