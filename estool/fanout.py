@@ -19,6 +19,11 @@ Run outside MPI, `run()` relaunches the script under `mpiexec -n num_worker+1`. 
     ....hist_best.json  rows [gen, seconds, "improvement", x, "curr", y, "prev", z, "best", w]
     ....log.json        rows [gen, eval_reward, params]
 plus `.args.json` (the resolved flags) and `.es.pkl` (the full state, for --resume).
+
+`.es.pkl` is bulk (CMA-ES keeps a num_params^2 covariance) and is not committed, so a fresh
+checkout has only the logs. --resume then rebuilds the run from them (`state_from_logs`):
+generation, history, best and evaluations continue; the optimizer restarts at the logged
+mean with the logged RMS step size, with a fresh covariance and fresh random streams.
 """
 
 import json
@@ -72,7 +77,9 @@ def add_es_arguments(parser, num_worker=64, num_worker_trial=1, num_episode=16,
     g.add_argument('--max_gen', type=int, default=0,
                    help='stop after this many generations; 0 runs until Ctrl-C (default: %(default)s)')
     g.add_argument('--resume', action='store_true',
-                   help='continue from log/<name>.es.pkl with the same ES state and random streams')
+                   help='continue from log/<name>.es.pkl with the same ES state and random streams; '
+                        'without it (a fresh checkout), restart the optimizer at the mean and step size '
+                        'of the last logged generation and keep the logs going')
     g.add_argument('--log_dir', default='log', help='where the log files go (default: %(default)s)')
     return parser
 
@@ -99,6 +106,14 @@ def write_json_atomic(path, obj):
     with open(tmp, 'w') as f:
         json.dump(obj, f)
     os.replace(tmp, path)
+
+
+def read_json(path, missing=None):
+    """A log file's contents; `missing` when it does not exist (None: it must exist)."""
+    if missing is not None and not os.path.exists(path):
+        return missing
+    with open(path) as f:
+        return json.load(f)
 
 
 def write_pickle_atomic(path, obj):
@@ -208,6 +223,8 @@ class Master:
 
     def load_state(self):
         path = self.prefix + '.es.pkl'
+        if not os.path.exists(path):
+            return self.state_from_logs()
         with open(path, 'rb') as f:
             state = pickle.load(f)
         if state['num_params'] != self.num_params:
@@ -215,6 +232,39 @@ class Master:
                 path, state['num_params'], self.num_params))
         print('resumed %s at generation %d' % (path, state['gen']), flush=True)
         return state
+
+    def state_from_logs(self):
+        """The state of a finished generation rebuilt from the committed logs (no .es.pkl).
+
+        What the logs hold carries on exactly: generation count, seconds, hist, hist_best,
+        evaluations and the best params. What they do not hold starts afresh: the optimizer's
+        covariance, evolution paths and random streams (seeded from --seed and the generation,
+        so the continuation is reproducible). For CMA-ES with hundreds of params and a small
+        population the covariance learning rates are ~1e-5 per generation, so the lost
+        covariance is close to sigma^2 * I and the restart at the logged RMS step size loses
+        little.
+        """
+        a = self.args
+        hist = read_json(self.prefix + '.hist.json')
+        (mean,) = read_json(self.prefix + '.json')
+        if len(mean) != self.num_params:
+            sys.exit('--resume: %s.json holds %d params, this model has %d' % (
+                self.prefix, len(mean), self.num_params))
+        hist_best = read_json(self.prefix + '.hist_best.json', [])
+        eval_log = read_json(self.prefix + '.log.json', [])
+        best_params, best_reward = read_json(self.prefix + '.best.json', [None, None])
+        gen, sigma = int(hist[-1][0]), float(hist[-1][6])
+        es_seed, episode_seed = np.random.SeedSequence(a.seed, spawn_key=(gen,)).spawn(2)
+        es = make_optimizer(a.optimizer, self.num_params, self.popsize, sigma_init=sigma,
+                            sigma_decay=a.sigma_decay, antithetic=a.antithetic,
+                            weight_decay=a.weight_decay, seed=es_seed, x0=np.array(mean))
+        seconds = max([float(hist[-1][1])] + [float(r[1]) for r in hist_best if r[0] == gen])
+        print('resumed %s from its logs at generation %d (no .es.pkl): optimizer restarted at the '
+              'logged mean, step size %.4f' % (self.prefix, gen, sigma), flush=True)
+        return dict(es=es, seed_rng=np.random.default_rng(episode_seed), gen=gen, seconds=seconds,
+                    hist=hist, hist_best=hist_best, eval_log=eval_log, best_params=best_params,
+                    best_reward=best_reward, max_len=2 * int(hist[-1][7]) if a.cap_time else -1,
+                    num_params=self.num_params)
 
     def evaluate_population(self, solutions, seeds, train_mode, max_len, desc):
         """Send each worker its rows, gather (rewards, steps) of shape (popsize, num_episode)."""
@@ -315,8 +365,12 @@ class Master:
 def run(args, game, num_params, make_evaluator):
     """Train with the ES over MPI; relaunches under mpiexec when not already under MPI."""
     prefix = os.path.join(args.log_dir, log_name(game, args))
-    if args.resume and not os.path.exists(prefix + '.es.pkl'):
-        sys.exit('--resume: no checkpoint %s.es.pkl (start once without --resume)' % prefix)
+    if args.resume and not any(os.path.exists(prefix + ext) for ext in ('.es.pkl', '.hist.json')):
+        sys.exit('--resume: no checkpoint %s.es.pkl and no logs to restart from '
+                 '(start once without --resume)' % prefix)
+    if args.resume and not os.path.exists(prefix + '.es.pkl') and not os.path.exists(prefix + '.json'):
+        sys.exit('--resume: no checkpoint %s.es.pkl and no %s.json with the mean to restart from'
+                 % (prefix, prefix))
     if not under_mpi():
         code = relaunch_under_mpi(args.num_worker)
         if code not in (0, 130):

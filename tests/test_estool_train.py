@@ -103,6 +103,37 @@ def test_every_optimizer_trains_with_the_optional_flags(tmp_path, opt):
     assert best[1] == pytest.approx(max(r[5] for r in evals))
 
 
+def test_resume_from_logs_alone_continues_the_run(tmp_path):
+    """A fresh checkout has the committed logs but no .es.pkl: --resume restarts from them."""
+    run_script(TRAIN + ['--max_gen', '2', '--eval_steps', '2', '--log_dir', str(tmp_path)], ESTOOL)
+    before = {ext: read(tmp_path / (NAME + ext)) for ext in ('.hist.json', '.hist_best.json', '.json', '.log.json')}
+    os.remove(tmp_path / (NAME + '.es.pkl'))
+    out = run_script(TRAIN + ['--max_gen', '4', '--eval_steps', '2', '--resume', '--log_dir', str(tmp_path)],
+                     ESTOOL).stdout
+    assert 'from its logs at generation 2' in out and 'gen 3 ' in out and 'gen 1 ' not in out
+    hist = read(tmp_path / (NAME + '.hist.json'))
+    assert [r[0] for r in hist] == [1, 2, 3, 4] and hist[:2] == before['.hist.json']
+    assert hist[2][1] >= hist[1][1]                          # seconds keep counting
+    assert hist[2][6] == pytest.approx(hist[1][6], rel=0.2)  # restarted at the logged step size
+    evals = read(tmp_path / (NAME + '.hist_best.json'))
+    assert [r[0] for r in evals] == [2, 4] and evals[0] == before['.hist_best.json'][0]
+    assert evals[1][7] == pytest.approx(evals[0][5])         # "prev" is the logged best
+    assert [r[0] for r in read(tmp_path / (NAME + '.log.json'))] == [2, 4]
+    best = read(tmp_path / (NAME + '.best.json'))
+    assert best[1] == pytest.approx(max(r[5] for r in evals))
+    assert os.path.exists(tmp_path / (NAME + '.es.pkl'))     # and a full checkpoint again
+
+
+def test_resume_from_logs_checks_the_param_count(tmp_path):
+    run_script(TRAIN + ['--max_gen', '1', '--log_dir', str(tmp_path)], ESTOOL)
+    os.remove(tmp_path / (NAME + '.es.pkl'))
+    with open(tmp_path / (NAME + '.json'), 'w') as f:
+        json.dump([[0.0] * (NUM_PARAMS + 1)], f)
+    proc = run_script(TRAIN + ['--max_gen', '2', '--resume', '--log_dir', str(tmp_path)], ESTOOL, check=False)
+    assert proc.returncode != 0 and 'holds %d params' % (NUM_PARAMS + 1) in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
 def test_resume_without_checkpoint_is_one_line(tmp_path):
     proc = run_script(TRAIN + ['--max_gen', '1', '--resume', '--log_dir', str(tmp_path)], ESTOOL, check=False)
     assert proc.returncode != 0
