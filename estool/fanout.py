@@ -365,12 +365,12 @@ class Master:
 def run(args, game, num_params, make_evaluator):
     """Train with the ES over MPI; relaunches under mpiexec when not already under MPI."""
     prefix = os.path.join(args.log_dir, log_name(game, args))
-    if args.resume and not any(os.path.exists(prefix + ext) for ext in ('.es.pkl', '.hist.json')):
-        sys.exit('--resume: no checkpoint %s.es.pkl and no logs to restart from '
-                 '(start once without --resume)' % prefix)
-    if args.resume and not os.path.exists(prefix + '.es.pkl') and not os.path.exists(prefix + '.json'):
-        sys.exit('--resume: no checkpoint %s.es.pkl and no %s.json with the mean to restart from'
-                 % (prefix, prefix))
+    if args.resume and not os.path.exists(prefix + '.es.pkl'):
+        # without the full checkpoint, state_from_logs needs the history and the logged mean
+        missing = [prefix + ext for ext in ('.hist.json', '.json') if not os.path.exists(prefix + ext)]
+        if missing:
+            sys.exit('--resume: no checkpoint %s.es.pkl and no %s to restart from '
+                     '(start once without --resume)' % (prefix, ' or '.join(missing)))
     if not under_mpi():
         code = relaunch_under_mpi(args.num_worker)
         if code not in (0, 130):
