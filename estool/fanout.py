@@ -62,6 +62,9 @@ def add_es_arguments(parser, num_worker=64, num_worker_trial=1, num_episode=16,
                         '(popsize * num_episode episodes) and keep the best (default: %(default)s)')
     g.add_argument('--antithetic', action='store_true',
                    help='antithetic sampling (openes) and the same episode seeds for each +/- pair')
+    g.add_argument('--common_seeds', action='store_true',
+                   help='every solution of a generation runs the same num_episode episode seeds, so '
+                        'fitness differences come from the solutions, not from how hard their episodes were')
     g.add_argument('--cap_time', action='store_true',
                    help='cap training episodes at twice the mean length of the last generation')
     g.add_argument('--retrain', action='store_true',
@@ -80,6 +83,10 @@ def add_es_arguments(parser, num_worker=64, num_worker_trial=1, num_episode=16,
                    help='continue from log/<name>.es.pkl with the same ES state and random streams; '
                         'without it (a fresh checkout), restart the optimizer at the mean and step size '
                         'of the last logged generation and keep the logs going')
+    g.add_argument('--init', metavar='PARAMS_JSON',
+                   help='start the search mean at the params of this log file ([params, ...], e.g. a '
+                        '.best.json) instead of zeros; with --resume and no .es.pkl, restart there '
+                        'instead of at the logged mean')
     g.add_argument('--log_dir', default='log', help='where the log files go (default: %(default)s)')
     return parser
 
@@ -125,6 +132,17 @@ def write_pickle_atomic(path, obj):
 
 def rounded(params):
     return np.round(np.asarray(params, dtype=np.float64), 4).tolist()
+
+
+def read_init_params(path, num_params):
+    """The params of a controller log ([params, ...]) for --init; one-line exit if unusable."""
+    try:
+        params = np.asarray(read_json(path)[0], dtype=np.float64)
+    except (OSError, ValueError, TypeError, IndexError, KeyError) as e:
+        sys.exit('--init: cannot read params from %s (%s)' % (path, e))
+    if params.shape != (num_params,):
+        sys.exit('--init: %s holds %d params, this model has %d' % (path, params.size, num_params))
+    return params
 
 
 def under_mpi():
@@ -216,10 +234,17 @@ class Master:
         es_seed, episode_seed = np.random.SeedSequence(a.seed).spawn(2)
         es = make_optimizer(a.optimizer, self.num_params, self.popsize, sigma_init=a.sigma_init,
                             sigma_decay=a.sigma_decay, antithetic=a.antithetic,
-                            weight_decay=a.weight_decay, seed=es_seed)
+                            weight_decay=a.weight_decay, seed=es_seed, x0=self.init_params())
         return dict(es=es, seed_rng=np.random.default_rng(episode_seed), gen=0, seconds=0.0,
                     hist=[], hist_best=[], eval_log=[], best_params=None,
                     best_reward=None, max_len=-1, num_params=self.num_params)
+
+    def init_params(self):
+        """--init's params (num_params,), or None without it (run() has checked the file)."""
+        if not self.args.init:
+            return None
+        print('search mean starts at the params of %s' % self.args.init, flush=True)
+        return read_init_params(self.args.init, self.num_params)
 
     def load_state(self):
         path = self.prefix + '.es.pkl'
@@ -255,12 +280,14 @@ class Master:
         best_params, best_reward = read_json(self.prefix + '.best.json', [None, None])
         gen, sigma = int(hist[-1][0]), float(hist[-1][6])
         es_seed, episode_seed = np.random.SeedSequence(a.seed, spawn_key=(gen,)).spawn(2)
+        init = self.init_params()
         es = make_optimizer(a.optimizer, self.num_params, self.popsize, sigma_init=sigma,
-                            sigma_decay=a.sigma_decay, antithetic=a.antithetic,
-                            weight_decay=a.weight_decay, seed=es_seed, x0=np.array(mean))
+                            sigma_decay=a.sigma_decay, antithetic=a.antithetic, weight_decay=a.weight_decay,
+                            seed=es_seed, x0=np.array(mean) if init is None else init)
         seconds = max([float(hist[-1][1])] + [float(r[1]) for r in hist_best if r[0] == gen])
         print('resumed %s from its logs at generation %d (no .es.pkl): optimizer restarted at the '
-              'logged mean, step size %.4f' % (self.prefix, gen, sigma), flush=True)
+              '%s, step size %.4f' % (self.prefix, gen, 'logged mean' if init is None else '--init params', sigma),
+              flush=True)
         return dict(es=es, seed_rng=np.random.default_rng(episode_seed), gen=gen, seconds=seconds,
                     hist=hist, hist_best=hist_best, eval_log=eval_log, best_params=best_params,
                     best_reward=best_reward, max_len=2 * int(hist[-1][7]) if a.cap_time else -1,
@@ -288,6 +315,13 @@ class Master:
         return rewards, steps
 
     def train_seeds(self, seed_rng):
+        """(popsize, num_episode) episode seeds of one generation."""
+        if self.args.common_seeds:
+            # Common random numbers: with a few episodes per solution the spread of episode
+            # difficulty (CarRacing: std ~200 between tracks) drowns the differences between
+            # nearby solutions; on shared episodes the ranking sees those differences.
+            row = seed_rng.integers(0, 2 ** 31 - 1, size=(1, self.args.num_episode))
+            return np.repeat(row, self.popsize, axis=0)
         seeds = seed_rng.integers(0, 2 ** 31 - 1, size=(self.popsize, self.args.num_episode))
         if self.args.antithetic:
             # Solutions i and i + popsize/2 are a +/- pair: same episodes, less noise in the difference.
@@ -365,6 +399,11 @@ class Master:
 def run(args, game, num_params, make_evaluator):
     """Train with the ES over MPI; relaunches under mpiexec when not already under MPI."""
     prefix = os.path.join(args.log_dir, log_name(game, args))
+    if args.init:
+        read_init_params(args.init, num_params)   # a bad file fails here, before mpiexec starts
+        if args.resume and os.path.exists(prefix + '.es.pkl'):
+            sys.exit('--init: %s.es.pkl holds the full optimizer state and --resume would ignore --init '
+                     '(move the .es.pkl away to restart from the logs at --init)' % prefix)
     if args.resume and not os.path.exists(prefix + '.es.pkl'):
         # without the full checkpoint, state_from_logs needs the history and the logged mean
         missing = [prefix + ext for ext in ('.hist.json', '.json') if not os.path.exists(prefix + ext)]

@@ -65,6 +65,35 @@ def test_process_frame_crops_the_dashboard(car):
     assert car.env.process_frame(obs)[-1].max() > 0
 
 
+def test_fast_render_gives_the_stock_frames_faster(car):
+    """FastRoadCarRacing draws the same pixels as gymnasium's CarRacing-v3, on road and grass."""
+    import time
+    stock, fast = car.env.make_car_racing(fast_render=False), car.env.make_car_racing()
+    assert type(stock.unwrapped).__name__ == 'CarRacing' and isinstance(fast.unwrapped, car.env.FastRoadCarRacing)
+    rng = np.random.default_rng(0)
+    seconds = {'stock': 0.0, 'fast': 0.0}
+    for seed in (0, 5):
+        a, _ = stock.reset(seed=seed)
+        b, _ = fast.reset(seed=seed)
+        assert np.array_equal(a, b)
+        total = 0.0
+        for t in range(150):
+            # straight ahead on the road first (tiles change colour when visited), then anywhere
+            action = np.array([0.0, 0.5, 0.0]) if t < 60 else np.array([rng.uniform(-1, 1), rng.uniform(0, 1), 0.0])
+            outs = {}
+            for name, env in (('stock', stock), ('fast', fast)):
+                t0 = time.perf_counter()
+                outs[name] = env.step(action)
+                seconds[name] += time.perf_counter() - t0
+            assert np.array_equal(outs['stock'][0], outs['fast'][0]), (seed, t)
+            assert outs['stock'][1:4] == outs['fast'][1:4]
+            total += outs['fast'][1]
+        assert total > 0   # it did drive over new tiles
+    stock.close()
+    fast.close()
+    assert seconds['fast'] < 0.8 * seconds['stock'], seconds
+
+
 def test_full_episode_mode_runs_to_the_end(car):
     env = car.env.CarRacingEnv(full_episode=True, max_steps=30)
     frame, _ = env.reset(seed=3)

@@ -89,7 +89,7 @@ def test_relaunch_and_resume_continue_the_same_run(tmp_path):
 
 @pytest.mark.parametrize('opt', ['pepg', 'ses', 'openes', 'ga'])
 def test_every_optimizer_trains_with_the_optional_flags(tmp_path, opt):
-    run_script(TRAIN + ['-o', opt, '--antithetic', '--cap_time', '--retrain', '--max_gen', '3',
+    run_script(TRAIN + ['-o', opt, '--antithetic', '--common_seeds', '--cap_time', '--retrain', '--max_gen', '3',
                         '--eval_steps', '1', '--log_dir', str(tmp_path)], ESTOOL)
     name = 'cartpole_swingup.%s.1.4' % opt
     hist = read(tmp_path / (name + '.hist.json'))
@@ -101,6 +101,21 @@ def test_every_optimizer_trains_with_the_optional_flags(tmp_path, opt):
     assert [r[0] for r in evals] == [1, 2, 3]
     best = read(tmp_path / (name + '.best.json'))
     assert best[1] == pytest.approx(max(r[5] for r in evals))
+
+
+@pytest.mark.parametrize('antithetic', [False, True])
+def test_common_seeds_give_every_solution_the_same_episodes(antithetic):
+    import argparse
+    from estool import fanout
+    parser = fanout.add_es_arguments(argparse.ArgumentParser(), num_worker=2, num_worker_trial=4, num_episode=3)
+    flags = ['--antithetic'] if antithetic else []
+    shared = fanout.Master(None, parser.parse_args(flags + ['--common_seeds']), 'game', 5)
+    rng = np.random.default_rng(0)
+    first, second = shared.train_seeds(rng), shared.train_seeds(rng)
+    assert first.shape == (8, 3) and (first == first[0]).all() and (second == second[0]).all()
+    assert len(set(first[0])) == 3 and not set(first[0]) & set(second[0])   # new episodes each generation
+    independent = fanout.Master(None, parser.parse_args(flags), 'game', 5).train_seeds(np.random.default_rng(0))
+    assert len({tuple(row) for row in independent}) == (4 if antithetic else 8)
 
 
 def test_resume_from_logs_alone_continues_the_run(tmp_path):
@@ -132,6 +147,48 @@ def test_resume_from_logs_checks_the_param_count(tmp_path):
     proc = run_script(TRAIN + ['--max_gen', '2', '--resume', '--log_dir', str(tmp_path)], ESTOOL, check=False)
     assert proc.returncode != 0 and 'holds %d params' % (NUM_PARAMS + 1) in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+def test_init_starts_the_mean_at_the_given_params(tmp_path):
+    """--init: a new run, or a restart from the logs alone, searches around the given params."""
+    import argparse
+    from estool import fanout
+    init = np.round(np.linspace(-1, 1, NUM_PARAMS), 4)
+    with open(tmp_path / 'start.best.json', 'w') as f:
+        json.dump([init.tolist(), 123.0], f)
+    parser = fanout.add_es_arguments(argparse.ArgumentParser(), num_worker=2, num_worker_trial=2, num_episode=1)
+    args = parser.parse_args(['--init', str(tmp_path / 'start.best.json'), '--log_dir', str(tmp_path)])
+    master = fanout.Master(None, args, 'game', NUM_PARAMS)
+    assert np.array_equal(master.new_state()['es'].current_param(), init)
+
+    prefix = str(tmp_path / 'game.cma.1.4')
+    with open(prefix + '.hist.json', 'w') as f:
+        json.dump([[7, 60, 1.0, 0.0, 2.0, 0.5, 0.03, 100.0, 101]], f)
+    with open(prefix + '.json', 'w') as f:
+        json.dump([[0.0] * NUM_PARAMS], f)
+    state = master.state_from_logs()
+    assert state['gen'] == 7 and np.array_equal(state['es'].current_param(), init)
+    assert state['es'].rms_stdev() == pytest.approx(0.03, rel=1e-3)
+
+
+@pytest.mark.parametrize('content, words', [(None, 'cannot read params'), ([[0.5] * 3], 'holds 3 params')])
+def test_bad_init_is_one_line(tmp_path, content, words):
+    path = tmp_path / 'start.json'
+    if content is not None:
+        with open(path, 'w') as f:
+            json.dump(content, f)
+    proc = run_script(TRAIN + ['--max_gen', '1', '--init', str(path), '--log_dir', str(tmp_path)], ESTOOL,
+                      check=False)
+    err = proc.stderr.strip()
+    assert proc.returncode != 0 and len(err.splitlines()) == 1 and 'Traceback' not in err
+    assert err.startswith('--init: ') and str(path) in err and words in err
+
+
+def test_init_refuses_a_full_checkpoint(tmp_path):
+    run_script(TRAIN + ['--max_gen', '1', '--log_dir', str(tmp_path)], ESTOOL)
+    proc = run_script(TRAIN + ['--max_gen', '2', '--resume', '--init', str(tmp_path / (NAME + '.json')),
+                               '--log_dir', str(tmp_path)], ESTOOL, check=False)
+    assert proc.returncode != 0 and '.es.pkl' in proc.stderr and 'Traceback' not in proc.stderr
 
 
 def test_resume_without_checkpoint_is_one_line(tmp_path):
@@ -229,8 +286,8 @@ def test_bad_params_file_is_one_line_naming_file_and_size(tmp_path, content, wor
 
 def test_help_explains_every_flag():
     train = run_script(['train.py', '--help'], ESTOOL).stdout
-    for flag in ['-o', '-n', '-t', '-e', '--eval_steps', '--antithetic', '--cap_time', '--retrain',
-                 '--seed_start', '--sigma_init', '--sigma_decay', '--max_gen', '--resume', '--log_dir']:
+    for flag in ['-o', '-n', '-t', '-e', '--eval_steps', '--antithetic', '--common_seeds', '--cap_time', '--retrain',
+                 '--seed_start', '--sigma_init', '--sigma_decay', '--max_gen', '--resume', '--init', '--log_dir']:
         assert flag in train, flag
     model = run_script(['model.py', '--help'], ESTOOL).stdout
     for word in ['game', 'params_file', 'render', 'norender', 'seed', '--episodes', '--max_len']:
