@@ -256,15 +256,28 @@ class Controller:
         return a
 
 
-def load_params(path, num_params):
-    """First entry of a controller log ([params] or [params, reward]) -> (num_params,)."""
+def load_params(path, num_params, gen=None):
+    """A controller log's params -> (num_params,): the first entry of [params] or [params, reward]
+    (.json, .best.json), or with gen, the mean evaluated at that generation in a .log.json
+    (rows [gen, eval_reward, params])."""
     if not os.path.exists(path):
         raise WeightsError('%s: no such file (made by train.py in log/); expected %d params' % (path, num_params))
     try:
         with open(path) as f:
-            params = np.asarray(json.load(f)[0], dtype=np.float32)
+            data = json.load(f)
+        rows = None if gen is None else {int(row[0]): row[2] for row in data}
+        params = np.asarray(data[0] if gen is None else rows.get(gen, []), dtype=np.float32)
     except (ValueError, TypeError, IndexError, KeyError) as e:
-        raise WeightsError('%s: malformed (%s); expected [params (%d), ...]' % (path, type(e).__name__, num_params))
+        if gen is not None:
+            expected = 'rows [gen, eval_reward, params], as in a .log.json'
+        elif path.endswith('.log.json'):
+            expected = '[params (%d), ...]; a .log.json needs a generation (model.py --gen)' % num_params
+        else:
+            expected = '[params (%d), ...]' % num_params
+        raise WeightsError('%s: malformed (%s); expected %s' % (path, type(e).__name__, expected))
+    if gen is not None and gen not in rows:
+        raise WeightsError('%s: no evaluation at generation %d (logged: %s)' % (
+            path, gen, ', '.join(map(str, sorted(rows))) or 'none'))
     if params.shape != (num_params,):
         raise WeightsError('%s: %d params, expected %d (3 + 3 * (z + LSTM units))' % (path, params.size, num_params))
     return params

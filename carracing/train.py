@@ -8,7 +8,8 @@ numpy. Logs go to log/carracing.<opt>.<num_episode>.<popsize>.*; replay the best
 `python model.py norender log/carracing.cma.16.64.best.json`.
 """
 
-import argparse
+import pin_cpu  # noqa: F401  (before numpy: the same kernels, so the same evaluations, on every CPU)
+import argparse  # noqa: E402
 
 import numpy as np
 
