@@ -311,6 +311,19 @@ def test_plot_script_writes_png(mpi_run, tmp_path):
     assert proc.returncode != 0 and 'no such file' in proc.stderr and 'Traceback' not in proc.stderr
 
 
+def test_plot_best_is_the_highest_evaluation_so_far(tmp_path):
+    """A run rebuilt from its logs restarts the logged best at best.json's score; the plot must not drop."""
+    prefix = tmp_path / 'run'
+    hist = [[g, 60 * g, 500.0, 400.0, 600.0, 50.0, 0.01, 900.0, 1001] for g in range(1, 31)]
+    best_log = [[10, 600, 'improvement', 1.0, 'curr', 700.0, 'prev', 699.0, 'best', 700.0],
+                [20, 1200, 'improvement', -50.0, 'curr', 650.0, 'prev', 680.0, 'best', 680.0],
+                [30, 1800, 'improvement', -20.0, 'curr', 660.0, 'prev', 680.0, 'best', 680.0]]
+    (tmp_path / 'run.hist.json').write_text(json.dumps(hist))
+    (tmp_path / 'run.hist_best.json').write_text(json.dumps(best_log))
+    out = run_script(['plot_training_progress.py', str(prefix), '-o', str(tmp_path / 'p.png')], ESTOOL).stdout
+    assert '30 generations, 3 evaluations, best eval 700.0' in out
+
+
 def execute_notebook(path, parameters):
     """Run a notebook with its 'parameters' cell replaced, as papermill would."""
     nb = nbformat.read(path, as_version=4)
