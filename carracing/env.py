@@ -17,29 +17,50 @@ from pygame import gfxdraw
 from PIL import Image
 
 MAX_STEPS = 1000
+CROP_ROWS = 84       # rows of the 96x96 observation above the dashboard: what the agent sees
+KEPT_ROWS = car_racing.WINDOW_H * CROP_ROWS // car_racing.STATE_H   # window rows they are scaled from
 STEP_PENALTY = 0.1   # CarRacing-v3 takes this from the reward at every step
 
 
 def process_frame(obs):
     """(96, 96, 3) uint8 CarRacing observation -> (64, 64, 3) uint8."""
-    img = Image.fromarray(np.ascontiguousarray(obs[:84]))
+    img = Image.fromarray(np.ascontiguousarray(obs[:CROP_ROWS]))
     return np.asarray(img.resize((64, 64), Image.BILINEAR), dtype=np.uint8)
 
 
 class FastRoadCarRacing(car_racing.CarRacing):
-    """gymnasium's CarRacing with the road and grass drawn from numpy arrays: same frames, faster.
+    """gymnasium's CarRacing-v3 with the same observations and rewards, for less work per step.
 
-    Every frame the stock `_render_road` rotates, scales and culls about 800 polygons one
-    pygame Vector2 at a time in Python: about two thirds of a step's time. This does the same
-    float64 arithmetic on all vertices at once and makes the same gfxdraw calls, with the same
-    coordinates and colours, in the same order, so the frames are pixel-identical
-    (tests/test_carracing.py compares them with the stock env's).
+    Two changes, both pixel-identical where it matters (tests/test_carracing.py drives this env
+    and the stock one side by side and compares the processed frames and the rewards):
+    - the road and grass: every frame the stock `_render_road` rotates, scales and culls about
+      800 polygons one pygame Vector2 at a time in Python. This does the same float64 arithmetic
+      on all vertices at once and makes the same gfxdraw calls, with the same coordinates and
+      colours, in the same order.
+    - the state frame (`state_pixels`, what `step` returns): the stock env draws the dashboard
+      and the score text, flips the whole 1000x800 surface and smooth-scales it to 96x96. The
+      agent sees only the top 84 rows of those 96, which come from the top 700 rows of the
+      flipped surface, and the dashboard lies below them. This flips and scales just those 700
+      rows (the same smoothscale, the same source rows: the same pixels) and leaves the 12
+      dashboard rows black. Windows (`human`) and `rgb_array` frames are the stock ones.
+
+    canvas: a pygame Surface of the window's size to draw the state frames on. Envs stepped in
+    turn by one process (a rollout worker's batch) can share one, which keeps the drawing in
+    the CPU's cache; by default each env has its own.
     """
+
+    def __init__(self, *args, canvas=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.canvas = canvas if canvas is not None else pygame.Surface((car_racing.WINDOW_W, car_racing.WINDOW_H))
 
     def _render_road(self, zoom, translation, angle):
         field = car_racing.PLAYFIELD
-        self._draw_colored_polygon(self.surf, [(field, field), (field, -field), (-field, -field), (-field, field)],
-                                   self.bg_color, zoom, translation, angle, clip=False)
+        corners = [(field, field), (field, -field), (-field, -field), (-field, field)]
+        if self._covers_surface(corners, zoom, translation, angle):
+            self.surf.fill([int(c) for c in self.bg_color])   # what the polygon would paint, as one memset
+        else:
+            self.surf.fill((0, 0, 0))
+            self._draw_colored_polygon(self.surf, corners, self.bg_color, zoom, translation, angle, clip=False)
         if getattr(self, '_road_source', None) is not self.road_poly:
             self._road_source = self.road_poly
             self._vertices = np.concatenate([GRASS_SQUARES, np.array(
@@ -62,6 +83,39 @@ class FastRoadCarRacing(car_racing.CarRacing):
             gfxdraw.aapolygon(self.surf, poly, color)
             gfxdraw.filled_polygon(self.surf, poly, color)
 
+    def _covers_surface(self, corners, zoom, translation, angle, margin=2.0):
+        """True if the field polygon, placed as `_draw_colored_polygon` places it, contains the
+        whole surface with `margin` pixels to spare: its antialiased edges then fall outside, and
+        filling it paints every pixel once with its colour."""
+        poly = [pygame.math.Vector2(c).rotate_rad(angle) for c in corners]
+        poly = np.array([(c[0] * zoom + translation[0], c[1] * zoom + translation[1]) for c in poly])
+        edges = np.roll(poly, -1, axis=0) - poly
+        w, h = self.surf.get_size()
+        pixels = np.array([(0, 0), (w - 1, 0), (w - 1, h - 1), (0, h - 1)], np.float64)
+        rel = pixels[:, None, :] - poly[None]                          # (4 pixels, 4 edges, 2)
+        dist = (edges[..., 0] * rel[..., 1] - edges[..., 1] * rel[..., 0]) / np.hypot(*edges.T)
+        return bool((dist >= margin).all() or (dist <= -margin).all())
+
+    def _render(self, mode):
+        if mode != 'state_pixels' or 't' not in self.__dict__:
+            return super()._render(mode)
+        w, h = car_racing.WINDOW_W, car_racing.WINDOW_H
+        self.surf = self.canvas   # reused as it is: `_render_road` paints every pixel first
+        angle = -self.car.hull.angle
+        # The stock camera: zoom in during the first second, the car a quarter up the window
+        zoom = 0.1 * car_racing.SCALE * max(1 - self.t, 0) + car_racing.ZOOM * car_racing.SCALE * min(self.t, 1)
+        scroll = pygame.math.Vector2((-self.car.hull.position[0] * zoom, -self.car.hull.position[1] * zoom))
+        trans = scroll.rotate_rad(angle)
+        trans = (w / 2 + trans[0], h / 4 + trans[1])
+        self._render_road(zoom, trans, angle)
+        self.car.draw(self.surf, zoom, trans, angle, False)
+        # Unflipped rows h - KEPT_ROWS.. are the flipped surface's top KEPT_ROWS rows
+        kept = pygame.transform.flip(self.surf.subsurface((0, h - KEPT_ROWS, w, KEPT_ROWS)), False, True)
+        state = np.zeros((car_racing.STATE_H, car_racing.STATE_W, 3), np.uint8)
+        scaled = pygame.transform.smoothscale(kept, (car_racing.STATE_W, CROP_ROWS))
+        state[:CROP_ROWS] = pygame.surfarray.pixels3d(scaled).transpose(1, 0, 2)
+        return state
+
 
 def _grass_squares():
     """The 20 x 20 grass squares CarRacing draws each frame, in its order: (400, 4, 2)."""
@@ -73,12 +127,13 @@ def _grass_squares():
 GRASS_SQUARES = _grass_squares()
 
 
-def make_car_racing(render_mode=None, fast_render=True):
-    """CarRacing-v3 with its registered settings and wrappers; fast_render swaps in FastRoadCarRacing."""
-    spec = gym.spec('CarRacing-v3')
+def make_car_racing(render_mode=None, fast_render=True, canvas=None):
+    """CarRacing-v3 with its registered settings and wrappers; fast_render swaps in FastRoadCarRacing
+    (drawing on `canvas` if given)."""
+    spec, kwargs = gym.spec('CarRacing-v3'), {}
     if fast_render:
-        spec = dataclasses.replace(spec, entry_point=FastRoadCarRacing)
-    return gym.make(spec, render_mode=render_mode, max_episode_steps=None, disable_env_checker=True)
+        spec, kwargs = dataclasses.replace(spec, entry_point=FastRoadCarRacing), {'canvas': canvas}
+    return gym.make(spec, render_mode=render_mode, max_episode_steps=None, disable_env_checker=True, **kwargs)
 
 
 class CarRacingEnv(gym.Wrapper):
@@ -86,10 +141,11 @@ class CarRacingEnv(gym.Wrapper):
 
     full_episode=True (extraction) ignores the env's own ending (all tiles visited, or off
     the playfield) and always runs max_steps steps, so every record has the same length.
+    canvas: see FastRoadCarRacing.
     """
 
-    def __init__(self, render_mode=None, full_episode=False, max_steps=MAX_STEPS, fast_render=True):
-        super().__init__(make_car_racing(render_mode, fast_render))
+    def __init__(self, render_mode=None, full_episode=False, max_steps=MAX_STEPS, fast_render=True, canvas=None):
+        super().__init__(make_car_racing(render_mode, fast_render, canvas))
         self.full_episode = full_episode
         self.max_steps = max_steps
         self.observation_space = gym.spaces.Box(0, 255, (64, 64, 3), dtype=np.uint8)

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from env import MAX_STEPS, STEP_PENALTY, CarRacingEnv
-from runtime import MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_params
+from runtime import ACTION_SIZE, MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_params
 
 
 class Agent:
@@ -85,6 +85,46 @@ def rollout(agent, env, seed, max_steps=MAX_STEPS, timing=None, stall_steps=0):
     return total, steps
 
 
+def rollout_batch(agent, envs, params, seeds, max_steps=MAX_STEPS, stall_steps=0):
+    """Episodes of several controllers in lockstep: one V encode, one C product and one M step
+    for all live episodes a step; an episode leaves the batch when it ends.
+
+    params (B, num_params): the controller of each episode; seeds (B,): its track; envs: at
+    least B CarRacingEnv. -> rewards (B,), steps (B,). Episode b follows `rollout` with
+    params[b] and seeds[b]: the same track, the same V noise (its own generator seeded by the
+    track), the same stall rule.
+    """
+    vae, rnn, controller = agent.vae, agent.rnn, agent.controller
+    batch = len(seeds)
+    params = np.asarray(params, np.float32).reshape(batch, controller.num_params)
+    bias = params[:, :ACTION_SIZE]
+    weight = params[:, ACTION_SIZE:].reshape(batch, controller.input_size, ACTION_SIZE)
+    rngs = [np.random.default_rng(int(seed)) for seed in seeds]
+    frames = np.stack([envs[b].reset(seed=int(seeds[b]))[0] for b in range(batch)])
+    c, h = rnn.initial_state(batch)
+    totals, steps, stalled = np.zeros(batch), np.zeros(batch, np.int64), np.zeros(batch, np.int64)
+    live = np.arange(batch)
+    while len(live):
+        mu, logvar = vae.encode_mu_logvar(frames[live])
+        eps = np.concatenate([rngs[b].standard_normal((1, vae.z_size)).astype(np.float32) for b in live])
+        z = mu + np.exp(logvar / 2.0) * eps
+        action = controller.act_batch(z, h, weight[live], bias[live])
+        c, h = rnn.step(z, action, (c, h))
+        going = np.ones(len(live), bool)
+        for i, b in enumerate(live):
+            frames[b], reward, terminated, truncated, _ = envs[b].step(action[i])
+            totals[b] += reward
+            steps[b] += 1
+            stalled[b] = stalled[b] + 1 if reward < 0 else 0
+            if terminated or truncated or steps[b] >= max_steps:
+                going[i] = False
+            elif stall_steps and stalled[b] >= stall_steps:
+                totals[b] -= STEP_PENALTY * (max_steps - steps[b])
+                going[i] = False
+        live, c, h = live[going], c[going], h[going]
+    return totals, steps
+
+
 class EpisodeRunner:
     """Drives episodes of one controller; built once in each process of a --jobs pool."""
 
@@ -94,12 +134,22 @@ class EpisodeRunner:
             exit_on_weights_error(load_params, args.params_file, self.agent.controller.num_params, args.gen))
         self.env = CarRacingEnv(render_mode='human' if args.mode == 'render' else None, max_steps=args.max_steps)
         self.max_steps = args.max_steps
+        self.envs = []   # --batch: one env per episode driven in lockstep
 
     def __call__(self, seed):
         """-> (score, steps, timing dict)"""
         timing = {}
         score, steps = rollout(self.agent, self.env, seed, self.max_steps, timing)
         return score, steps, timing
+
+    def lockstep(self, seeds):
+        """The episodes of `seeds` driven together, as a train.py worker drives them -> [(score, steps, {})]."""
+        while len(self.envs) < len(seeds):
+            self.envs.append(CarRacingEnv(max_steps=self.max_steps, canvas=self.env.unwrapped.canvas))
+        params = np.repeat(np.concatenate([self.agent.controller.bias, self.agent.controller.weight.ravel()])[None],
+                           len(seeds), axis=0)
+        scores, steps = rollout_batch(self.agent, self.envs, params, seeds, self.max_steps)
+        return [(score, n, {}) for score, n in zip(scores, steps)]
 
 
 def _start_runner(args):
@@ -110,6 +160,10 @@ def _start_runner(args):
 
 def _run_episode(seed):
     return _runner(seed)
+
+
+def _run_lockstep(seeds):
+    return _runner.lockstep(seeds)
 
 
 def main():
@@ -126,18 +180,31 @@ def main():
                    help='with a .log.json: replay the mean that train.py evaluated at this generation')
     p.add_argument('--jobs', type=int, default=1,
                    help='norender: episodes run side by side in this many processes (default: %(default)s)')
+    p.add_argument('--batch', type=int, default=1,
+                   help='norender: drive this many episodes in lockstep, as train.py\'s workers do (model.rollout_batch); '
+                        'scores then differ from the one-at-a-time replay in float rounding (see README) (default: %(default)s)')
     p.add_argument('--profile', action='store_true', help='print ms per step in the env and in the agent')
     args = p.parse_args()
-    if args.episodes < 1 or args.jobs < 1:
-        p.error('--episodes and --jobs must be at least 1')
+    if args.episodes < 1 or args.jobs < 1 or args.batch < 1:
+        p.error('--episodes, --jobs and --batch must be at least 1')
+    if args.batch > 1 and (args.mode == 'render' or args.profile):
+        p.error('--batch is for norender, without --profile')
 
     runner = EpisodeRunner(args)   # in this process too: bad weights fail here, in one line
     seeds = [args.seed + i for i in range(1 if args.mode == 'render' else args.episodes)]
-    jobs = min(args.jobs, len(seeds))
+    if args.batch > 1:
+        chunks = [seeds[i:i + args.batch] for i in range(0, len(seeds), args.batch)]
+        work, run = chunks, (_run_lockstep, runner.lockstep)
+    else:
+        work, run = seeds, (_run_episode, runner)
+    jobs = min(args.jobs, len(work))
     pool = multiprocessing.Pool(jobs, _start_runner, (args,)) if jobs > 1 else None
+    results = pool.imap(run[0], work) if pool else map(run[1], work)
+    if args.batch > 1:
+        results = (episode for chunk in results for episode in chunk)
     scores, timing = [], {}
     try:
-        for i, (score, steps, t) in enumerate(pool.imap(_run_episode, seeds) if pool else map(runner, seeds)):
+        for i, (score, steps, t) in enumerate(results):
             scores.append(score)
             for k, v in t.items():
                 timing[k] = timing.get(k, 0) + v

@@ -87,12 +87,18 @@ def check_shapes(path, arrays, expected):
 
 
 def conv2d(x, kernel, bias, stride=2):
-    """'valid' convolution: x (B, H, W, C), kernel (k, k, C, O) -> (B, Ho, Wo, O)."""
+    """'valid' convolution: x (B, H, W, C), kernel (k, k, C, O) -> (B, Ho, Wo, O).
+    x may be uint8 frames: they are cut into patches first and then divided by 255 (the same
+    floats as dividing first, with a quarter of the bytes to move)."""
     k = kernel.shape[0]
     win = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::stride, ::stride]   # (B, Ho, Wo, C, k, k)
     b, ho, wo = win.shape[:3]
     cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(b * ho * wo, -1)
-    return (cols @ kernel.reshape(-1, kernel.shape[-1]) + bias).reshape(b, ho, wo, -1)
+    if cols.dtype == np.uint8:
+        cols = cols.astype(np.float32) / 255.0
+    out = cols @ kernel.reshape(-1, kernel.shape[-1])
+    out += bias
+    return out.reshape(b, ho, wo, -1)
 
 
 def conv2d_transpose(x, kernel, bias, stride=2):
@@ -147,9 +153,10 @@ class VAE:
     def encode_mu_logvar(self, frames):
         """(B, 64, 64, 3) uint8 or float in [0, 1] -> mu, logvar (B, z)."""
         x = np.asarray(frames)
-        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        x = x if x.dtype == np.uint8 else x.astype(np.float32)   # conv2d scales uint8 to [0, 1]
         for kernel, bias in self.layers[:4]:
-            x = np.maximum(conv2d(x, kernel, bias), 0)
+            x = conv2d(x, kernel, bias)
+            np.maximum(x, 0, out=x)
         flat = x.reshape(len(x), -1)        # NHWC order, as in the 2018 files
         (w_mu, b_mu), (w_lv, b_lv) = self.layers[4], self.layers[5]
         return flat @ w_mu + b_mu, flat @ w_lv + b_lv
@@ -250,7 +257,17 @@ class Controller:
 
     def act(self, z, h):
         """(B, z), (B, units) -> actions (B, 3)."""
-        a = np.tanh(np.concatenate([z, h], axis=1) @ self.weight + self.bias)
+        return self._squash(np.tanh(np.concatenate([z, h], axis=1) @ self.weight + self.bias))
+
+    @staticmethod
+    def act_batch(z, h, weight, bias):
+        """Each row its own controller: z (B, z), h (B, units), weight (B, z + units, 3),
+        bias (B, 3) -> actions (B, 3)."""
+        x = np.concatenate([z, h], axis=1)[:, None, :]
+        return Controller._squash(np.tanh(np.matmul(x, weight)[:, 0] + bias))
+
+    @staticmethod
+    def _squash(a):
         a[:, 1] = (a[:, 1] + 1.0) / 2.0
         a[:, 2] = np.clip(a[:, 2], 0.0, 1.0)
         return a

@@ -12,27 +12,30 @@ import pin_cpu  # noqa: F401  (before numpy: the same kernels, so the same evalu
 import argparse  # noqa: E402
 
 import numpy as np
+import pygame
+from gymnasium.envs.box2d import car_racing
 
 from estool import fanout
 from env import MAX_STEPS, CarRacingEnv
-from model import Agent, rollout
+from model import Agent, rollout_batch
 from runtime import exit_on_weights_error
 
 
 def make_evaluator(vae_path, rnn_path, max_steps, stall_steps):
     def build():
         agent = Agent.load(vae_path, rnn_path)
-        env = CarRacingEnv()
+        envs = []   # one per episode of a job, kept between jobs
+        canvas = pygame.Surface((car_racing.WINDOW_W, car_racing.WINDOW_H))   # shared: see FastRoadCarRacing
 
         def evaluate(params, seeds, train_mode, max_len):
+            """All k * e episodes of a job in lockstep (model.rollout_batch)."""
+            k, e = seeds.shape
             cap = max_steps if max_len <= 0 else min(max_len, max_steps)
-            rewards, steps = np.zeros(seeds.shape), np.zeros(seeds.shape)
-            for i in range(len(params)):
-                agent.controller.set_params(params[i])
-                for j, seed in enumerate(seeds[i]):
-                    rewards[i, j], steps[i, j] = rollout(agent, env, seed, cap,
-                                                         stall_steps=stall_steps if train_mode else 0)
-            return rewards, steps
+            while len(envs) < k * e:
+                envs.append(CarRacingEnv(canvas=canvas))
+            rewards, steps = rollout_batch(agent, envs, np.repeat(params, e, axis=0), seeds.ravel(), cap,
+                                           stall_steps=stall_steps if train_mode else 0)
+            return rewards.reshape(k, e), steps.reshape(k, e).astype(np.float64)
         return evaluate
     return build
 

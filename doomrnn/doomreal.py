@@ -40,7 +40,7 @@ class Agent:
         """frame (64, 64, 3) uint8 -> action (1,); also returns z for display."""
         z = self.vae.encode(frame[None], self.rng)
         action = self.controller.act(z, *self.state)
-        self.state = self.rnn.step(z, action, self.restart, self.state)[4]
+        self.state = self.rnn.lstm(z, action, self.restart, self.state)
         self.restart[:] = 0
         return action[0], z
 

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_initial_z, sample_mdn
+from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_initial_z
 
 TEMPERATURE = 1.25   # > 1 makes the dream noisier than M's fit, so C cannot exploit M's flaws
 MAX_STEPS = 2100
@@ -53,16 +53,20 @@ def dream_rollouts(rnn, init_mu, init_logvar, weights, rng, temperature=TEMPERAT
     live = np.arange(batch)
     steps = np.zeros(batch, np.int64)
     w = np.asarray(weights, np.float32)
+    gates = np.empty((batch, 4 * rnn.units), np.float32)
+    head = np.empty((batch, rnn.out_w.shape[1]), np.float32)
     for _ in range(max_len):
-        action = controller.act_batch(w[live], z, c, h)
-        logmix, mean, logstd, done, (c, h) = rnn.step(z, action, restart, (c, h))
+        n = len(live)
+        action = controller.act_batch(w, z, c, h)
+        c, h = rnn.lstm(z, action, restart, (c, h), gates[:n])
         steps[live] += 1
-        z = sample_mdn(logmix, mean, logstd, temperature, rng)
-        restart = np.zeros((len(live), 1), np.float32)
+        z, done = rnn.sample(h, temperature, rng, head[:n])
+        restart = np.zeros((n, 1), np.float32)
         going = done <= 0
-        live, z, c, h, restart = live[going], z[going], c[going], h[going], restart[going]
-        if len(live) == 0:
-            break
+        if not going.all():   # finished episodes drop out of the batch
+            live, w, z, c, h, restart = live[going], w[going], z[going], c[going], h[going], restart[going]
+            if len(live) == 0:
+                break
     return steps.astype(np.float64), steps
 
 
@@ -94,8 +98,8 @@ class DoomCoverRNNEnv(gym.Env):
 
     def step(self, action):
         a = np.clip(np.asarray(action, np.float32).reshape(1, 1), -1, 1)
-        logmix, mean, logstd, done, self.state = self.rnn.step(self.z, a, self.restart, self.state)
-        self.z = sample_mdn(logmix, mean, logstd, self.temperature, self.np_random)
+        self.state = self.rnn.lstm(self.z, a, self.restart, self.state)
+        self.z, done = self.rnn.sample(self.state[1], self.temperature, self.np_random)
         self.restart[:] = 0
         self.steps += 1
         terminated = bool(done[0] > 0)

@@ -119,6 +119,14 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def sigmoid_(x):
+    """sigmoid in place, with the same roundings as sigmoid()."""
+    np.negative(x, out=x)
+    np.exp(x, out=x)
+    x += 1.0
+    np.divide(1.0, x, out=x)
+
+
 class VAE:
     """V: 64x64x3 frames <-> z. Sizes come from the weights."""
 
@@ -182,18 +190,45 @@ class MDNRNN:
     def initial_state(self, batch):
         return np.zeros((batch, self.units), np.float32), np.zeros((batch, self.units), np.float32)
 
+    def lstm(self, z, action, restart, state, gates=None):
+        """The recurrent part alone: z (B, z), action (B, 1), restart (B, 1) in {0, 1},
+        state (c, h) -> new state (c, h), each (B, units). gates: optional (B, 4 * units)
+        float32 scratch array (a loop that steps many times reuses one: it stays in cache)."""
+        c, h = state
+        if restart.any():   # a restart starts a new episode: forget the old one
+            keep = 1.0 - restart
+            c, h = c * keep, h * keep
+        gates = np.matmul(np.concatenate([z, action, restart, h], axis=1), self.kernel, out=gates)
+        gates += self.bias
+        u = self.units
+        i, j, f, o = gates[:, :u], gates[:, u:2 * u], gates[:, 2 * u:3 * u], gates[:, 3 * u:]
+        f += FORGET_BIAS
+        sigmoid_(i)
+        sigmoid_(gates[:, 2 * u:])    # f and o: one pass
+        np.tanh(j, out=j)
+        c = c * f
+        j *= i
+        c += j
+        h = np.tanh(c)
+        h *= o
+        return c, h
+
     def step(self, z, action, restart, state):
         """z (B, z), action (B, 1), restart (B, 1) in {0, 1}, state (c, h) ->
         (logmix, mean, logstd each (B, z, K), done_logit (B,), (c, h))."""
-        c, h = state
-        keep = 1.0 - restart
-        c, h = c * keep, h * keep  # a restart starts a new episode: forget the old one
-        gates = np.concatenate([z, action, restart, h], axis=1) @ self.kernel + self.bias
-        i, j, f, o = np.split(gates, 4, axis=1)
-        c = c * sigmoid(f + FORGET_BIAS) + sigmoid(i) * np.tanh(j)
-        h = np.tanh(c) * sigmoid(o)
+        c, h = self.lstm(z, action, restart, state)
         logmix, mean, logstd, done = self.head(h)
         return logmix, mean, logstd, done, (c, h)
+
+    def sample(self, h, temperature, rng, out=None):
+        """The next z drawn from the head at h, for the dream: h (B, units) ->
+        z (B, z), done logit (B,). The same law as sample_mdn(*head(h)[:3]), without the
+        log-softmax that sampling does not need. out: optional (B, 1 + 3 * K * z) scratch."""
+        out = np.matmul(h, self.out_w, out=out)
+        out += self.out_b
+        k = self.num_mixture
+        params = out[:, 1:].reshape(len(h), self.z_size, 3 * k)
+        return sample_mdn(params[..., :k], params[..., k:2 * k], params[..., 2 * k:], temperature, rng), out[:, 0]
 
     def head(self, h):
         """h (B, units) -> logmix (log-softmax over K), mean, logstd (B, z, K), done logit (B,)."""
@@ -210,19 +245,35 @@ def logsumexp(x, axis):
 
 
 def sample_mdn(logmix, mean, logstd, temperature, rng):
-    """One z per row from per-dimension Gaussian mixtures: (B, z, K) each -> (B, z).
+    """One z per row from per-dimension Gaussian mixtures: (B, z, K) each -> (B, z) float32.
 
     Temperature flattens the mixture weights (logmix / tau) and widens each Gaussian
-    (std * sqrt(tau)), which makes the dream harder for the controller.
+    (std * sqrt(tau)), which makes the dream harder for the controller. logmix need not be
+    normalised: the component is drawn by inverse CDF on the unnormalised weights. With few
+    components, a loop over them (whole (B, z) arrays each) beats numpy's reductions over
+    a short last axis.
     """
-    logits = logmix / temperature
-    probs = np.exp(logits - logsumexp(logits, axis=2))
-    cum = np.cumsum(probs, axis=2)
-    u = rng.random(probs.shape[:2] + (1,))
-    k = np.minimum((u > cum).sum(axis=2, keepdims=True), probs.shape[2] - 1)
-    mu = np.take_along_axis(mean, k, axis=2)[..., 0]
-    sd = np.exp(np.take_along_axis(logstd, k, axis=2)[..., 0]) * np.sqrt(temperature)
-    return (mu + sd * rng.standard_normal(mu.shape)).astype(np.float32)
+    num = logmix.shape[2]
+    top = logmix[..., 0].copy()
+    for k in range(1, num):
+        np.maximum(top, logmix[..., k], out=top)
+    inv_tau = np.float32(1.0 / temperature)
+    cum = np.empty((num,) + top.shape, np.float32)       # cum[k]: weight of components 0..k
+    for k in range(num):
+        w = logmix[..., k] - top
+        w *= inv_tau
+        np.exp(w, out=w)
+        cum[k] = w if k == 0 else cum[k - 1] + w
+    u = rng.random(top.shape, dtype=np.float32)
+    u *= cum[-1]
+    pick = np.zeros(top.shape, np.intp)
+    for k in range(num - 1):
+        pick += u > cum[k]
+    mu = np.take_along_axis(mean, pick[..., None], axis=2)[..., 0]
+    sd = np.exp(np.take_along_axis(logstd, pick[..., None], axis=2)[..., 0])
+    sd *= np.float32(np.sqrt(temperature))
+    sd *= rng.standard_normal(mu.shape, dtype=np.float32)
+    return mu + sd
 
 
 def load_initial_z(path):

@@ -66,33 +66,43 @@ def test_process_frame_crops_the_dashboard(car):
     assert car.env.process_frame(obs)[-1].max() > 0
 
 
-def test_fast_render_gives_the_stock_frames_faster(car):
-    """FastRoadCarRacing draws the same pixels as gymnasium's CarRacing-v3, on road and grass."""
-    import time
-    stock, fast = car.env.make_car_racing(fast_render=False), car.env.make_car_racing()
+def test_fast_env_gives_the_stock_frames_and_rewards(car):
+    """FastRoadCarRacing: the same processed frames and rewards as gymnasium's CarRacing-v3, step
+    by step, on road and grass, with the zoom-in of the first second and tiles changing colour."""
+    stock, fast = car.env.CarRacingEnv(fast_render=False), car.env.CarRacingEnv()
     assert type(stock.unwrapped).__name__ == 'CarRacing' and isinstance(fast.unwrapped, car.env.FastRoadCarRacing)
     rng = np.random.default_rng(0)
-    seconds = {'stock': 0.0, 'fast': 0.0}
     for seed in (0, 5):
         a, _ = stock.reset(seed=seed)
         b, _ = fast.reset(seed=seed)
         assert np.array_equal(a, b)
-        total = 0.0
-        for t in range(150):
+        new_tiles = 0
+        for t in range(300):
             # straight ahead on the road first (tiles change colour when visited), then anywhere
             action = np.array([0.0, 0.5, 0.0]) if t < 60 else np.array([rng.uniform(-1, 1), rng.uniform(0, 1), 0.0])
-            outs = {}
-            for name, env in (('stock', stock), ('fast', fast)):
-                t0 = time.perf_counter()
-                outs[name] = env.step(action)
-                seconds[name] += time.perf_counter() - t0
-            assert np.array_equal(outs['stock'][0], outs['fast'][0]), (seed, t)
-            assert outs['stock'][1:4] == outs['fast'][1:4]
-            total += outs['fast'][1]
-        assert total > 0   # it did drive over new tiles
+            want, got = stock.step(action), fast.step(action)
+            assert np.array_equal(want[0], got[0]), (seed, t)
+            assert want[1:4] == got[1:4], (seed, t)
+            new_tiles += got[1] > 0
+        assert new_tiles > 10   # it did drive over new tiles
     stock.close()
     fast.close()
-    assert seconds['fast'] < 0.8 * seconds['stock'], seconds
+
+
+def test_fast_env_window_keeps_its_dashboard(car):
+    """Only the state frames skip the dashboard: rgb_array (and the window) draw the stock picture."""
+    stock = car.env.make_car_racing('rgb_array', fast_render=False)
+    fast = car.env.make_car_racing('rgb_array')
+    stock.reset(seed=2)
+    fast.reset(seed=2)
+    for _ in range(70):
+        state, *_ = fast.step(np.array([0.0, 1.0, 0.0]))
+        stock.step(np.array([0.0, 1.0, 0.0]))
+    picture = fast.render()
+    assert np.array_equal(picture, stock.render())
+    assert picture[-40:].max() > 0 and state[84:].max() == 0   # speed bar drawn there; state rows left black
+    stock.close()
+    fast.close()
 
 
 def test_full_episode_mode_runs_to_the_end(car):
@@ -131,6 +141,27 @@ print('idle', total, steps)
 
 
 # ---------------------------------------------------------------- the pipeline's scripts
+
+def test_extract_with_a_trained_agent_and_action_noise(pipeline, tmp_path):
+    d, _, models = pipeline
+    params = random_params(tmp_path / 'c.json', 3 + 3 * (Z + UNITS), scale=0.5)
+    base = ['extract.py', '--params', params, '--vae', models['vae'], '--rnn', models['rnn'], '--episodes', '1',
+            '--seed', '7', '--max_frames', '30']
+    actions = {}
+    for name, noise in (('a', '0'), ('b', '0'), ('noisy', '0.3')):
+        out = run_script(base + ['--noise', noise, '--record_dir', str(tmp_path / name)], CAR).stdout
+        assert 'wrote 1 episodes' in out
+        with np.load(tmp_path / name / '7.npz') as e:
+            assert e['obs'].shape == (30, 64, 64, 3)
+            actions[name] = e['action'].astype(np.float32)
+    assert np.array_equal(actions['a'], actions['b'])                       # the agent itself: deterministic
+    noise = actions['noisy'] - actions['a']
+    assert np.abs(noise[:3]).max() > 0.01                                    # noise on the first actions
+    low, high = np.array([-1, 0, 0]), np.array([1, 1, 1])
+    assert np.all(actions['noisy'] >= low) and np.all(actions['noisy'] <= high)
+    proc = run_script(base + ['--noise', '-1'], CAR, check=False)
+    assert proc.returncode == 2 and '--noise must be' in proc.stderr
+
 
 def test_extract_records_random_agent_episodes(pipeline):
     d, out, _ = pipeline
@@ -338,18 +369,24 @@ def test_controller_layout_and_action_ranges(car):
     assert c.act(np.zeros((1, 32), np.float32), h)[0, 2] == pytest.approx(np.tanh(5.0), rel=1e-5)
 
 
-def test_agent_step_is_small_next_to_the_env_step(car):
-    """Full-size V (z 32) and M (LSTM 256), random weights: the agent's numpy step is cheap.
-    Measured against the stock env's step: the faster renderer brings the two close together."""
+def test_lockstep_rollouts_follow_each_episodes_controller_and_track(car):
+    """model.rollout_batch drives episode b with params[b] on track seeds[b], as rollout does (to
+    float rounding: the batched products round differently), and ends each on its own."""
     rng = np.random.default_rng(0)
-    agent = car.model.Agent(car.runtime.VAE.random(32, rng), car.runtime.MDNRNN.random(32, 256, rng))
-    agent.controller.set_params(rng.standard_normal(867) * 0.1)
-    env = car.env.CarRacingEnv(fast_render=False)
-    timing = {}
-    car.model.rollout(agent, env, seed=0, max_steps=100, timing=timing)
-    env.close()
-    assert timing['steps'] == 100
-    assert timing['agent'] < timing['env'], timing
+    agent = car.model.Agent(car.runtime.VAE.random(8, rng), car.runtime.MDNRNN.random(8, 16, rng))
+    n = agent.controller.num_params
+    params = rng.standard_normal((3, n)).astype(np.float32) * 0.3
+    params[:, 1] = [2.0, 2.0, -10.0]           # gas bias: the third car never accelerates
+    seeds = np.array([4, 9, 4])
+    envs = [car.env.CarRacingEnv() for _ in range(3)]
+    scores, steps = car.model.rollout_batch(agent, envs, params, seeds, max_steps=120, stall_steps=40)
+    for b in range(3):
+        agent.controller.set_params(params[b])
+        score, length = car.model.rollout(agent, envs[0], seeds[b], max_steps=120, stall_steps=40)
+        assert steps[b] == length and scores[b] == pytest.approx(score, abs=0.5), b
+    assert steps[2] < steps[0] and scores[0] != scores[2]     # the idle car leaves the batch first
+    for env in envs:
+        env.close()
 
 
 def test_stalled_training_episode_ends_early_with_the_same_score(car):
