@@ -103,8 +103,11 @@ class Window:
     def show(self, picture):
         import pygame
         if self.window is None:
-            pygame.display.init()
-            self.window = pygame.display.set_mode(picture.shape[1::-1])
+            try:
+                pygame.display.init()
+                self.window = pygame.display.set_mode(picture.shape[1::-1])
+            except pygame.error as e:
+                sys.exit('cannot open a window (%s); --save PATH records without a display' % e)
             pygame.display.set_caption(self.caption)
             self.clock = pygame.time.Clock()
         pygame.event.pump()   # a window that does not read its events is marked as not responding
