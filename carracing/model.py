@@ -101,7 +101,7 @@ def episode_pictures(agent, env, seed, max_steps=MAX_STEPS, stats=None):
     """Drive one episode on track `seed` as rollout does (same actions, same score), yielding
     each step's picture before its action: the 96x96 game frame, the 64x64 crop V sees and V's
     reconstruction, side by side at 96 rows -> (96, 288, 3) uint8.
-    stats (a dict) receives 'score' and 'steps' when the episode ends."""
+    stats (a dict) receives 'score' and 'steps' so far, after each step."""
     frame, _ = env.reset(seed=int(seed))
     agent.reset(np.random.default_rng(int(seed)))
     total, steps = 0.0, 0

@@ -71,12 +71,11 @@ def episode_steps(agent, env, seed, stats=None):
             return
 
 
-def run_episode(agent, env, seed, show=None):
-    """One real-game episode -> steps survived. show(screen, frame, z) draws, if given."""
+def run_episode(agent, env, seed):
+    """One real-game episode -> steps survived (the episode render and --save show)."""
     stats = {}
-    for screen, frame, z in episode_steps(agent, env, seed, stats):
-        if show:
-            show(screen, frame, z)
+    for _ in episode_steps(agent, env, seed, stats):
+        pass
     return stats['steps']
 
 
