@@ -4,10 +4,16 @@
     python model.py norender log/carracing.cma.16.64.best.json 0 --episodes 10 --jobs 2
     python model.py norender log/carracing.cma.16.64.log.json --gen 300   # a logged evaluation's mean
     python model.py render log/carracing.cma.16.64.best.json         # one track in a window
+    python model.py render log/carracing.cma.16.64.best.json 0 --save track0.gif --every 2 --scale 2
 
 norender prints each episode's score and `average_reward X stdev Y`; episode i uses track
 seed + i, so the same command gives the same scores, also when --jobs N drives N tracks at a
 time. --profile adds the time per step spent in the environment and in the agent (V + M + C).
+
+render shows, for each step, the 96x96 game frame the env returns, the 64x64 crop V encodes
+and V's reconstruction of it, side by side; --save writes those pictures to a GIF or MP4
+(no window, no display needed) and the episode's score is the one norender gives for that
+seed. In a notebook, `replay_pictures(...)` returns them as an array.
 """
 
 import os
@@ -25,6 +31,7 @@ import time
 import numpy as np
 
 from env import MAX_STEPS, STEP_PENALTY, CarRacingEnv
+from estool import recording
 from runtime import ACTION_SIZE, MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_params
 
 
@@ -47,6 +54,7 @@ class Agent:
 
     def act(self, frame):
         z = self.vae.encode(frame[None], self.rng)
+        self.z = z   # kept for pictures: encoding again would draw from rng and change the episode
         action = self.controller.act(z, self.state[1])
         self.state = self.rnn.step(z, action, self.state)
         return action[0]
@@ -125,6 +133,70 @@ def rollout_batch(agent, envs, params, seeds, max_steps=MAX_STEPS, stall_steps=0
     return totals, steps
 
 
+FPS = 50   # CarRacing-v3's frame rate (its metadata['render_fps'])
+PICTURE_SCALE = 3   # the window: 864 x 288
+
+
+def episode_pictures(agent, env, seed, max_steps=MAX_STEPS, stats=None):
+    """Drive one episode on track `seed` as rollout does (same actions, same score), yielding
+    each step's picture before its action: the 96x96 game frame, the 64x64 crop V sees and V's
+    reconstruction, side by side at 96 rows -> (96, 288, 3) uint8.
+    stats (a dict) receives 'score' and 'steps' so far, after each step."""
+    frame, _ = env.reset(seed=int(seed))
+    agent.reset(np.random.default_rng(int(seed)))
+    total, steps = 0.0, 0
+    if stats is not None:
+        stats.update(score=total, steps=steps)
+    while steps < max_steps:
+        action = agent.act(frame)
+        recon = (agent.vae.decode(agent.z)[0] * 255).astype(np.uint8)
+        yield recording.side_by_side([env.unwrapped.state, frame, recon], 96)
+        frame, reward, terminated, truncated, _ = env.step(action)
+        total += reward
+        steps += 1
+        if stats is not None:
+            stats.update(score=total, steps=steps)
+        if terminated or truncated:
+            break
+
+
+def replay_pictures(params_file, seed=0, max_steps=MAX_STEPS, every=1, scale=1.0, gen=None,
+                    vae='vae/vae.json', rnn='rnn/rnn.json'):
+    """One episode's pictures for a notebook, as `render --save` writes them (run from carracing/).
+    -> (pictures (n, H, W, 3) uint8, score, steps). Show with
+    `IPython.display.Image(data=recording.gif_bytes(pictures, FPS / every))`."""
+    agent = Agent.load(vae, rnn)
+    agent.controller.set_params(load_params(params_file, agent.controller.num_params, gen))
+    env = CarRacingEnv(max_steps=max_steps, fast_render=False)   # the stock state frame, dashboard and all
+    stats = {}
+    try:
+        frames = np.stack(list(recording.pictures(episode_pictures(agent, env, seed, max_steps, stats),
+                                                  every, scale)))
+    finally:
+        env.close()
+    return frames, stats['score'], stats['steps']
+
+
+def render_main(args):
+    """render mode: one episode's pictures to a window and/or to --save."""
+    agent = exit_on_weights_error(Agent.load, args.vae, args.rnn)
+    agent.controller.set_params(
+        exit_on_weights_error(load_params, args.params_file, agent.controller.num_params, args.gen))
+    # no 'human' mode: the window shows our pictures; the stock env: the game frame with its dashboard
+    env = CarRacingEnv(max_steps=args.max_steps, fast_render=False)
+    stats = {}
+    try:
+        recording.output(episode_pictures(agent, env, args.seed, args.max_steps, stats), args, FPS,
+                         'CarRacing: game | 64x64 input | V reconstruction')
+    except KeyboardInterrupt:
+        sys.exit('interrupted after %d steps (score so far %.2f)%s' % (
+            stats['steps'], stats['score'], '; nothing saved' if args.save else ''))
+    finally:
+        env.close()
+    print('episode 0 score %.2f steps %d' % (stats['score'], stats['steps']), flush=True)
+    print('average_reward %.2f stdev %.2f' % (stats['score'], 0.0))
+
+
 class EpisodeRunner:
     """Drives episodes of one controller; built once in each process of a --jobs pool."""
 
@@ -132,7 +204,7 @@ class EpisodeRunner:
         self.agent = exit_on_weights_error(Agent.load, args.vae, args.rnn)
         self.agent.controller.set_params(
             exit_on_weights_error(load_params, args.params_file, self.agent.controller.num_params, args.gen))
-        self.env = CarRacingEnv(render_mode='human' if args.mode == 'render' else None, max_steps=args.max_steps)
+        self.env = CarRacingEnv(max_steps=args.max_steps)
         self.max_steps = args.max_steps
         self.envs = []   # --batch: one env per episode driven in lockstep
 
@@ -184,11 +256,17 @@ def main():
                    help='norender: drive this many episodes in lockstep, as train.py\'s workers do (model.rollout_batch); '
                         'scores then differ from the one-at-a-time replay in float rounding (see README) (default: %(default)s)')
     p.add_argument('--profile', action='store_true', help='print ms per step in the env and in the agent')
+    recording.add_recording_arguments(p, PICTURE_SCALE)
     args = p.parse_args()
     if args.episodes < 1 or args.jobs < 1 or args.batch < 1:
         p.error('--episodes, --jobs and --batch must be at least 1')
-    if args.batch > 1 and (args.mode == 'render' or args.profile):
-        p.error('--batch is for norender, without --profile')
+    if args.mode == 'render':
+        recording.check_arguments(p, args)
+        return render_main(args)
+    if args.save:
+        p.error('--save records render mode (model.py render ... --save PATH)')
+    if args.batch > 1 and args.profile:
+        p.error('--batch and --profile: the lockstep replay does not time the env and the agent apart')
 
     runner = EpisodeRunner(args)   # in this process too: bad weights fail here, in one line
     seeds = [args.seed + i for i in range(1 if args.mode == 'render' else args.episodes)]

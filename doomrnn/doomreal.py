@@ -1,6 +1,7 @@
 """The world-model agent in the real game: V encodes each frame, M's state steps along, C acts.
 
     python doomreal.py log/doomrnn.cma.16.64.best.json      # one episode in a window
+    python doomreal.py log/doomrnn.cma.16.64.best.json --save episode.mp4   # to a file, no window
 
 model.py doomreal runs the same agent over many episodes.
 """
@@ -11,11 +12,17 @@ import os
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 import argparse  # noqa: E402
+import sys
 
 import numpy as np
 
 from env import MAX_STEPS, DoomTakeCoverEnv
+from estool import recording
 from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_params
+
+
+FPS = 35            # the game's tics per second: one step is one tic
+PICTURE_SCALE = 1   # the window: 800 x 240
 
 
 class Agent:
@@ -45,42 +52,69 @@ class Agent:
         return action[0], z
 
 
-def run_episode(agent, env, seed, show=None):
-    """One real-game episode -> steps survived. show(screen, frame, z) draws, if given."""
+def episode_steps(agent, env, seed, stats=None):
+    """Drive one real-game episode, yielding (screen, frame, z) before each action: the game
+    screen, the 64x64 frame V encoded and its z. stats (a dict) receives 'steps' as it goes."""
     frame, _ = env.reset(seed=seed)
     agent.reset(np.random.default_rng(seed))
     steps = 0
+    if stats is not None:
+        stats['steps'] = steps
     while True:
         action, z = agent.act(frame)
-        if show:
-            show(env.screen, frame, z)
+        yield env.screen, frame, z
         frame, _, terminated, truncated, _ = env.step(action)
         steps += 1
+        if stats is not None:
+            stats['steps'] = steps
         if terminated or truncated:
-            return steps
+            return
 
 
-def window_shower(agent, scale=3):
-    """A pygame window: game screen, the 64x64 crop V sees, and V's reconstruction."""
-    import pygame
-    pygame.display.init()
-    state = {}
+def run_episode(agent, env, seed):
+    """One real-game episode -> steps survived (the episode render and --save show)."""
+    stats = {}
+    for _ in episode_steps(agent, env, seed, stats):
+        pass
+    return stats['steps']
 
-    def show(screen, frame, z):
-        h, w = screen.shape[:2]
-        side = h  # crop and reconstruction drawn as h x h squares
-        if 'window' not in state:
-            state['window'] = pygame.display.set_mode((w + 2 * side, h))
-            pygame.display.set_caption('TakeCover: game | 64x64 input | V reconstruction')
-            state['clock'] = pygame.time.Clock()
-        pygame.event.pump()
-        recon = (agent.vae.decode(z)[0] * 255).astype(np.uint8)
-        for x, img, size in ((0, screen, (w, h)), (w, frame, (side, side)), (w + side, recon, (side, side))):
-            surf = pygame.surfarray.make_surface(np.transpose(img, (1, 0, 2)))
-            state['window'].blit(pygame.transform.scale(surf, size), (x, 0))
-        pygame.display.flip()
-        state['clock'].tick(35)
-    return show
+
+def picture(agent, screen, frame, z):
+    """Game screen, the 64x64 crop V sees and V's reconstruction, side by side at the screen's
+    height: (240, 800, 3) uint8 for the 320x240 screen."""
+    recon = (agent.vae.decode(z)[0] * 255).astype(np.uint8)
+    return recording.side_by_side([screen, frame, recon], screen.shape[0])
+
+
+def episode_pictures(agent, env, seed, stats=None):
+    """One episode's pictures (a generator), the same episode run_episode plays."""
+    for screen, frame, z in episode_steps(agent, env, seed, stats):
+        yield picture(agent, screen, frame, z)
+
+
+def replay_pictures(params_file, seed=0, max_steps=MAX_STEPS, every=1, scale=1.0, models_dir='tf_models'):
+    """One episode's pictures for a notebook, as `model.py doomreal render --save` writes them
+    (run from doomrnn/). -> (pictures (n, H, W, 3) uint8, steps survived). Show with
+    `IPython.display.Image(data=recording.gif_bytes(pictures, FPS / every))`."""
+    agent = Agent(models_dir, params_file)
+    env = DoomTakeCoverEnv(max_steps=max_steps)
+    stats = {}
+    try:
+        frames = np.stack(list(recording.pictures(episode_pictures(agent, env, seed, stats), every, scale)))
+    finally:
+        env.close()
+    return frames, stats['steps']
+
+
+def render(agent, env, seed, args):
+    """One episode's pictures to a window and/or to args.save -> steps survived."""
+    stats = {}
+    try:
+        recording.output(episode_pictures(agent, env, seed, stats), args, FPS,
+                         'TakeCover: game | 64x64 input | V reconstruction')
+    except KeyboardInterrupt:
+        sys.exit('interrupted after %d steps%s' % (stats['steps'], '; nothing saved' if args.save else ''))
+    return stats['steps']
 
 
 def main():
@@ -89,11 +123,15 @@ def main():
     p.add_argument('--models', default='tf_models', help='folder with vae.json and rnn.json (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='episode seed (default: %(default)s)')
     p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
+    recording.add_recording_arguments(p, PICTURE_SCALE)
     args = p.parse_args()
+    recording.check_arguments(p, args)
     agent = exit_on_weights_error(Agent, args.models, args.params_file)
     env = DoomTakeCoverEnv(max_steps=args.max_steps)
-    steps = run_episode(agent, env, args.seed, window_shower(agent))
-    env.close()
+    try:
+        steps = render(agent, env, args.seed, args)
+    finally:
+        env.close()
     print('survived %d steps' % steps)
 
 

@@ -3,9 +3,15 @@
     python model.py doomreal norender log/doomrnn.cma.16.64.best.json      # 100 real episodes
     python model.py doomrnn norender log/doomrnn.cma.16.64.best.json 0     # 100 dream episodes, seed 0
     python model.py doomreal render log/doomrnn.cma.16.64.best.json        # one episode in a window
+    python model.py doomrnn render log/doomrnn.cma.16.64.best.json 0 --save dream.gif --every 3 --scale 4
 
 norender prints each episode's score (time steps survived) and `average_reward X stdev Y`;
 episode i uses seed + i, so the same command gives the same scores.
+
+render shows each step's picture: in the real game the game screen, the 64x64 crop V encodes
+and V's reconstruction side by side; in the dream V's decoding of the z that M dreamed.
+--save writes them to a GIF or MP4 instead (no window, no display needed). In a notebook,
+doomreal.replay_pictures(...) and model.dream_pictures(...) return them as arrays.
 """
 
 import os
@@ -18,6 +24,10 @@ import argparse  # noqa: E402
 import numpy as np
 
 from doomrnn import MAX_STEPS, MODELS, TEMPERATURE
+from estool import recording
+
+FPS = 35   # the game's tics per second; the dream steps one tic at a time too
+DREAM_SCALE = 8   # the dream window: 512 x 512
 
 
 def main():
@@ -30,19 +40,28 @@ def main():
     p.add_argument('--models', default=MODELS, help='folder with vae.json, rnn.json, initial_z.json (default: %(default)s)')
     p.add_argument('--temperature', type=float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
     p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
+    recording.add_recording_arguments(p, None, '1 in doomreal, %d in doomrnn' % DREAM_SCALE)
     args = p.parse_args()
+    if args.scale is None:
+        args.scale = 1.0 if args.world == 'doomreal' else DREAM_SCALE
+    if args.mode == 'render':
+        recording.check_arguments(p, args)
+    elif args.save:
+        p.error('--save records render mode (model.py %s render ... --save PATH)' % args.world)
 
     from runtime import Controller, exit_on_weights_error, load_params
     episodes = 1 if args.mode == 'render' else args.episodes
     if args.world == 'doomreal':
-        from doomreal import Agent, run_episode, window_shower
+        from doomreal import Agent, render, run_episode
         from env import DoomTakeCoverEnv
         agent = exit_on_weights_error(Agent, args.models, args.params_file)
         env = DoomTakeCoverEnv(max_steps=args.max_steps)
-        show = window_shower(agent) if args.mode == 'render' else None
         scores = []
         for i in range(episodes):
-            scores.append(run_episode(agent, env, args.seed + i, show))
+            if args.mode == 'render':
+                scores.append(render(agent, env, args.seed + i, args))
+            else:
+                scores.append(run_episode(agent, env, args.seed + i))
             print('episode %d score %d' % (i, scores[-1]), flush=True)
         env.close()
     else:
@@ -61,32 +80,58 @@ def main():
     print('average_reward %.2f stdev %.2f' % (np.mean(scores), np.std(scores)))
 
 
-def play_with_controller(args, params):
-    """One dream episode driven by the controller, shown through V's decoder."""
-    import pygame
+def dream_steps(env, controller, seed, stats=None):
+    """Drive one dream episode with the controller, yielding V's decoding of each dreamed z
+    (64, 64, 3) uint8, after each step. stats (a dict) receives 'steps' as it goes."""
+    obs, _ = env.reset(seed=seed)
+    z, units = env.rnn.z_size, env.rnn.units
+    if stats is not None:
+        stats['steps'] = 0
+    while True:
+        action = controller.act(obs[None, :z], obs[None, z:z + units], obs[None, z + units:])
+        obs, _, terminated, truncated, _ = env.step(action)
+        if stats is not None:
+            stats['steps'] = env.steps
+        yield env.render()
+        if terminated or truncated:
+            return
+
+
+def _dream_env(models, params, temperature, max_steps):
     from doomrnn import DoomCoverRNNEnv
     from runtime import Controller
-    env = DoomCoverRNNEnv(args.models, args.temperature, render_mode='human', max_steps=args.max_steps)
+    env = DoomCoverRNNEnv(models, temperature, render_mode='rgb_array', max_steps=max_steps)
     controller = Controller(env.rnn.z_size, env.rnn.units)
     controller.set_params(params)
-    obs, _ = env.reset(seed=args.seed)
-    pygame.display.init()
-    window = pygame.display.set_mode((512, 512))
-    clock = pygame.time.Clock()
-    z = env.rnn.z_size
-    steps = 0
-    while True:
-        pygame.event.pump()
-        action = controller.act(obs[None, :z], obs[None, z:z + env.rnn.units], obs[None, z + env.rnn.units:])
-        obs, _, terminated, truncated, _ = env.step(action)
-        steps += 1
-        frame = pygame.surfarray.make_surface(np.transpose(env.render(), (1, 0, 2)))
-        window.blit(pygame.transform.scale(frame, (512, 512)), (0, 0))
-        pygame.display.flip()
-        clock.tick(35)
-        if terminated or truncated:
-            pygame.quit()
-            return steps
+    return env, controller
+
+
+def dream_pictures(params_file, seed=0, temperature=TEMPERATURE, max_steps=MAX_STEPS, every=1, scale=1.0,
+                   models_dir=MODELS):
+    """One dream episode's pictures for a notebook, as `model.py doomrnn render --save` writes
+    them (run from doomrnn/). -> (pictures (n, H, W, 3) uint8, steps survived)."""
+    from doomrnn import load_world
+    from runtime import Controller, load_params
+    rnn = load_world(models_dir)[0]
+    env, controller = _dream_env(models_dir, load_params(params_file, Controller(rnn.z_size, rnn.units).num_params),
+                                 temperature, max_steps)
+    stats = {}
+    frames = np.stack(list(recording.pictures(dream_steps(env, controller, seed, stats), every, scale)))
+    return frames, stats['steps']
+
+
+def play_with_controller(args, params):
+    """One dream episode driven by the controller, shown through V's decoder (window and/or
+    --save) -> steps survived."""
+    import sys
+    env, controller = _dream_env(args.models, params, args.temperature, args.max_steps)
+    stats = {}
+    try:
+        recording.output(dream_steps(env, controller, args.seed, stats), args, FPS,
+                         'TakeCover, dreamed by M at temperature %.2f' % args.temperature)
+    except KeyboardInterrupt:
+        sys.exit('interrupted after %d steps%s' % (stats['steps'], '; nothing saved' if args.save else ''))
+    return stats['steps']
 
 
 if __name__ == '__main__':

@@ -1,1 +1,2 @@
-"""estool: evolution strategies (es.py) and the MPI rollout fan-out (fanout.py) shared by the experiments."""
+"""estool: evolution strategies (es.py), the MPI rollout fan-out (fanout.py) and episode recordings
+(recording.py) shared by the experiments."""
