@@ -8,6 +8,7 @@ Actions: [steer in [-1, 1], gas in [0, 1], brake in [0, 1]].
 
 import argparse
 import dataclasses
+import math
 
 import gymnasium as gym
 import numpy as np
@@ -40,9 +41,11 @@ class FastRoadCarRacing(car_racing.CarRacing):
     - the state frame (`state_pixels`, what `step` returns): the stock env draws the dashboard
       and the score text, flips the whole 1000x800 surface and smooth-scales it to 96x96. The
       agent sees only the top 84 rows of those 96, which come from the top 700 rows of the
-      flipped surface, and the dashboard lies below them. This flips and scales just those 700
-      rows (the same smoothscale, the same source rows: the same pixels) and leaves the 12
-      dashboard rows black. Windows (`human`) and `rgb_array` frames are the stock ones.
+      flipped surface, and the dashboard lies below them. This scales just those 700 rows (the
+      same smoothscale, the same source rows: the same pixels), narrows them before flipping, and
+      leaves the 12 dashboard rows black. The background is one fill when the field covers the
+      window (all but the edges of the playfield). Windows (`human`) and `rgb_array` frames are
+      the stock ones.
 
     canvas: a pygame Surface of the window's size to draw the state frames on. Envs stepped in
     turn by one process (a rollout worker's batch) can share one, which keeps the drawing in
@@ -57,7 +60,9 @@ class FastRoadCarRacing(car_racing.CarRacing):
         field = car_racing.PLAYFIELD
         corners = [(field, field), (field, -field), (-field, -field), (-field, field)]
         if self._covers_surface(corners, zoom, translation, angle):
-            self.surf.fill([int(c) for c in self.bg_color])   # what the polygon would paint, as one memset
+            # what the polygon would paint, as one memset; rows that never reach a state frame are left
+            top = self.surf.get_height() - KEPT_ROWS if self.surf is getattr(self, 'canvas', None) else 0
+            self.surf.fill([int(c) for c in self.bg_color], (0, top, self.surf.get_width(), self.surf.get_height() - top))
         else:
             self.surf.fill((0, 0, 0))
             self._draw_colored_polygon(self.surf, corners, self.bg_color, zoom, translation, angle, clip=False)
@@ -88,13 +93,17 @@ class FastRoadCarRacing(car_racing.CarRacing):
         whole surface with `margin` pixels to spare: its antialiased edges then fall outside, and
         filling it paints every pixel once with its colour."""
         poly = [pygame.math.Vector2(c).rotate_rad(angle) for c in corners]
-        poly = np.array([(c[0] * zoom + translation[0], c[1] * zoom + translation[1]) for c in poly])
-        edges = np.roll(poly, -1, axis=0) - poly
+        poly = [(c[0] * zoom + translation[0], c[1] * zoom + translation[1]) for c in poly]
         w, h = self.surf.get_size()
-        pixels = np.array([(0, 0), (w - 1, 0), (w - 1, h - 1), (0, h - 1)], np.float64)
-        rel = pixels[:, None, :] - poly[None]                          # (4 pixels, 4 edges, 2)
-        dist = (edges[..., 0] * rel[..., 1] - edges[..., 1] * rel[..., 0]) / np.hypot(*edges.T)
-        return bool((dist >= margin).all() or (dist <= -margin).all())
+        sides = set()
+        for (x0, y0), (x1, y1) in zip(poly, poly[1:] + poly[:1]):
+            length = math.hypot(x1 - x0, y1 - y0)
+            for px, py in ((0, 0), (w - 1, 0), (w - 1, h - 1), (0, h - 1)):
+                dist = ((x1 - x0) * (py - y0) - (y1 - y0) * (px - x0)) / length   # signed distance to the edge
+                if abs(dist) < margin:
+                    return False
+                sides.add(dist > 0)
+        return len(sides) == 1
 
     def _render(self, mode):
         if mode != 'state_pixels' or 't' not in self.__dict__:
@@ -109,10 +118,13 @@ class FastRoadCarRacing(car_racing.CarRacing):
         trans = (w / 2 + trans[0], h / 4 + trans[1])
         self._render_road(zoom, trans, angle)
         self.car.draw(self.surf, zoom, trans, angle, False)
-        # Unflipped rows h - KEPT_ROWS.. are the flipped surface's top KEPT_ROWS rows
-        kept = pygame.transform.flip(self.surf.subsurface((0, h - KEPT_ROWS, w, KEPT_ROWS)), False, True)
+        # Unflipped rows h - KEPT_ROWS.. are the flipped surface's top KEPT_ROWS rows. smoothscale
+        # shrinks the width first, row by row, then the height: shrinking the width before the
+        # flip gives the same pixels and leaves a tenth of the surface to flip.
+        kept = self.surf.subsurface((0, h - KEPT_ROWS, w, KEPT_ROWS))
+        narrow = pygame.transform.flip(pygame.transform.smoothscale(kept, (car_racing.STATE_W, KEPT_ROWS)), False, True)
         state = np.zeros((car_racing.STATE_H, car_racing.STATE_W, 3), np.uint8)
-        scaled = pygame.transform.smoothscale(kept, (car_racing.STATE_W, CROP_ROWS))
+        scaled = pygame.transform.smoothscale(narrow, (car_racing.STATE_W, CROP_ROWS))
         state[:CROP_ROWS] = pygame.surfarray.pixels3d(scaled).transpose(1, 0, 2)
         return state
 
