@@ -71,7 +71,10 @@ def load_params(path, num_params):
     except (ValueError, TypeError, IndexError, KeyError) as e:
         sys.exit('%s: malformed params file (%s); expected %s' % (path, type(e).__name__, expected))
     if params.shape != (num_params,):
-        sys.exit('%s: holds %s numbers; expected %s' % (path, params.size, expected))
+        sys.exit('%s: holds %s numbers%s; expected %s' % (
+            path, params.size, '' if params.ndim == 1 else ' of shape %s' % (params.shape,), expected))
+    if not np.all(np.isfinite(params)) or np.abs(params).max() > 1e6:
+        sys.exit('%s: holds nan, inf or values beyond 1e6 (a diverged run?); expected %s' % (path, expected))
     return params
 
 
