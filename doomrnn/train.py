@@ -15,6 +15,7 @@ import argparse
 import numpy as np
 
 from estool import fanout
+from estool.argtypes import positive_float
 from doomrnn import MAX_STEPS, MODELS, TEMPERATURE, dream_rollouts, load_world
 from runtime import Controller, exit_on_weights_error
 
@@ -48,7 +49,7 @@ def main():
     p.add_argument('--models', nargs='+', default=[MODELS],
                    help='folder(s) with rnn.json and initial_z.json; with several, the episodes of each '
                         'solution are shared out among their M\'s (default: %(default)s)')
-    p.add_argument('--temperature', type=float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
+    p.add_argument('--temperature', type=positive_float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
     fanout.add_es_arguments(p, num_worker=64, num_worker_trial=1, num_episode=16, eval_steps=25, sigma_init=0.1)
     args = p.parse_args()
     fanout.check_es_arguments(p, args)
