@@ -417,3 +417,67 @@ def test_plot_errors_name_the_file(tmp_path):
     (tmp_path / 'x.hist_best.json').write_text('[[1, 2, 3]]')
     err = one_line_error(run_script(['plot_training_progress.py', str(tmp_path / 'x')], ESTOOL, check=False))
     assert '%s: not a train.py log' % (tmp_path / 'x.hist_best.json') in err
+
+
+# ---------------------------------------------------------------- 3: vizdoom from a read-only folder
+
+def test_doom_replay_and_extraction_run_from_a_read_only_folder(tmp_path):
+    ro = tmp_path / 'ro'
+    os.makedirs(ro)
+    os.chmod(ro, 0o555)
+    # root ignores permission bits; the immutable attribute binds root too
+    immutable = subprocess.run(['chattr', '+i', str(ro)], capture_output=True).returncode == 0
+    try:
+        with pytest.raises(OSError):
+            (ro / 'probe').write_text('x')
+        best = os.path.join(DOOM, 'log', 'doomrnn.cma.16.64.best.json')
+        proc = subprocess.run([sys.executable, os.path.join(DOOM, 'model.py'), 'doomreal', 'norender', best,
+                               '--models', os.path.join(DOOM, 'tf_models'), '--episodes', '2', '--max_steps', '30'],
+                              cwd=str(ro), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.splitlines()[-1] == 'average_reward 30.00 stdev 0.00'
+        proc = subprocess.run([sys.executable, os.path.join(DOOM, 'extract.py'), '--episodes', '1', '--max_frames', '20',
+                               '--min_frames', '1', '--record_dir', str(tmp_path / 'record')],
+                              cwd=str(ro), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert os.listdir(tmp_path / 'record') and os.listdir(ro) == []
+    finally:
+        if immutable:
+            subprocess.run(['chattr', '-i', str(ro)])
+        os.chmod(ro, 0o755)
+
+
+# ---------------------------------------------------------------- 12: Doom results do not depend on the -n/-t split
+
+def toy_world(folder, seed=0, z=4, units=8):
+    """A random M and initial z's, written in the 2018 layout; episodes end when its
+    done logit turns positive, so their lengths depend on the dream's random draws."""
+    sys.path.insert(0, DOOM)
+    try:
+        from runtime import rnn_shapes, save_json_weights
+    finally:
+        sys.path.remove(DOOM)
+    rng = np.random.default_rng(seed)
+    arrays = [rng.uniform(-0.5, 0.5, shape) for _, shape in rnn_shapes(z, units)]
+    arrays[2][:, 0] *= 6                                  # a done logit that swings with the dream's state,
+    arrays[3][0] = -1.0                                   # so episodes last from a few steps to hundreds
+    os.makedirs(folder)
+    save_json_weights(os.path.join(folder, 'rnn.json'), arrays)
+    save_json_weights(os.path.join(folder, 'initial_z.json'), [rng.standard_normal((5, z)), np.zeros((5, z))])
+    for name in list(sys.modules):
+        if name == 'runtime':
+            del sys.modules[name]
+
+
+def test_doom_training_does_not_depend_on_the_worker_split(tmp_path):
+    toy_world(str(tmp_path / 'world'))
+    logs = {}
+    for n, t in ((2, 2), (4, 1)):
+        log = tmp_path / ('log%d' % n)
+        run_script(['train.py', '--models', str(tmp_path / 'world'), '-n', str(n), '-t', str(t), '-e', '3',
+                    '--max_gen', '2', '--eval_steps', '1', '--log_dir', str(log)], DOOM)
+        prefix = str(log / 'doomrnn.cma.3.4')
+        logs[n] = ([row[2:] for row in read(prefix + '.hist.json')], read(prefix + '.json'),
+                   [row[1] for row in read(prefix + '.log.json')])
+    assert logs[2][0][0][3] > 0          # the population's fitness differs: the episodes vary
+    assert logs[2] == logs[4]
