@@ -17,7 +17,6 @@ import argparse  # noqa: E402
 import numpy as np
 
 from estool.argtypes import positive_float
-
 from dream_env import CarRacingDreamEnv
 from runtime import Controller, exit_on_weights_error, load_params
 

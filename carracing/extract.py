@@ -24,9 +24,9 @@ import argparse  # noqa: E402
 import json
 
 import numpy as np
+from tqdm import tqdm
 
 from estool.argtypes import positive_int
-from tqdm import tqdm
 
 from env import MAX_STEPS, CarRacingEnv
 from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_params

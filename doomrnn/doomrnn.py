@@ -13,10 +13,9 @@ import os
 
 import gymnasium as gym
 import numpy as np
-
-from estool.argtypes import positive_float
 from gymnasium import spaces
 
+from estool.argtypes import positive_float
 from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_initial_z, sample_mdn
 
 TEMPERATURE = 1.25   # > 1 makes the dream noisier than M's fit, so C cannot exploit M's flaws

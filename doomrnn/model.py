@@ -19,7 +19,7 @@ import sys  # noqa: E402
 import numpy as np
 
 from doomrnn import MAX_STEPS, MODELS, TEMPERATURE
-from estool.argtypes import positive_float, positive_int, nonnegative_int
+from estool.argtypes import nonnegative_int, positive_float, positive_int
 
 
 def interrupted(scores):

@@ -85,7 +85,7 @@ def test_stopping_the_launcher_stops_every_rank_and_frees_the_logs(tmp_path, sig
         assert wait_for(lambda: hist_rows(tmp_path) >= 2, 120), 'the run did not start'
         assert len([p for p in run_pids(tmp_path) if p != proc.pid]) >= 3
         # a second run on the same logs is refused while the first is writing them
-        second = run_script(TRAIN + ['--resume', '--max_gen', '1000', '--log_dir', str(tmp_path)], ESTOOL, check=False)
+        second = run_script(TRAIN + ['--resume', '--max_gen', '1', '--log_dir', str(tmp_path)], ESTOOL, check=False)
         assert 'another run' in one_line_error(second)
         proc.send_signal(sig)
         proc.wait(timeout=60)
