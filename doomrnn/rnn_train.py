@@ -64,7 +64,7 @@ def main():
     p.add_argument('--num_mixture', type=positive_int, default=5, help='Gaussians per z dimension (default: %(default)s)')
     p.add_argument('--seq_len', type=int_at_least(2), default=500, help='steps per training sequence (default: %(default)s)')
     p.add_argument('--batch_size', type=positive_int, default=100, help='sequences per batch (default: %(default)s)')
-    p.add_argument('--steps', type=positive_int, default=4000, help='training steps (default: %(default)s)')
+    p.add_argument('--steps', type=nonnegative_int, default=4000, help='training steps (default: %(default)s)')
     p.add_argument('--learning_rate', type=positive_float, default=1e-3, help='Adam learning rate (default: %(default)s)')
     p.add_argument('--decay_rate', type=float_range(0.0, 1.0, low_open=True), default=0.99999, help='learning-rate decay per step (default: %(default)s)')
     p.add_argument('--grad_clip', type=positive_float, default=1.0, help='clip each gradient value to +/- this (default: %(default)s)')
