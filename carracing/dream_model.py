@@ -21,6 +21,7 @@ import sys
 
 import numpy as np
 
+from estool.argtypes import positive_float
 from dream_env import CarRacingDreamEnv
 from estool import recording
 from runtime import Controller, exit_on_weights_error, load_params
@@ -67,7 +68,7 @@ def main():
     p.add_argument('--vae', default='vae/vae.json', help='V weights (default: %(default)s)')
     p.add_argument('--rnn', default='rnn/rnn.json', help='M weights (default: %(default)s)')
     p.add_argument('--initial_z', default='initial_z/initial_z.json', help='starting z (default: %(default)s)')
-    p.add_argument('--temperature', type=float, default=1.0, help='sampling temperature of M (default: %(default)s)')
+    p.add_argument('--temperature', type=positive_float, default=1.0, help='sampling temperature of M (default: %(default)s)')
     p.add_argument('--steps', type=int, default=1000, help='dream steps (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='dream seed (default: %(default)s)')
     p.add_argument('--no_window', action='store_true', help='no window and no file: print statistics only')

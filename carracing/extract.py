@@ -26,6 +26,8 @@ import json
 import numpy as np
 from tqdm import tqdm
 
+from estool.argtypes import positive_int
+
 from env import MAX_STEPS, CarRacingEnv
 from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_params
 
@@ -79,9 +81,9 @@ def save_episode(path, obs, action):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--episodes', type=int, default=200, help='episodes to extract (default: %(default)s)')
+    p.add_argument('--episodes', type=positive_int, default=200, help='episodes to extract (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='episode i uses seed + i (default: %(default)s)')
-    p.add_argument('--max_frames', type=int, default=MAX_STEPS, help='frames per episode (default: %(default)s)')
+    p.add_argument('--max_frames', type=positive_int, default=MAX_STEPS, help='frames per episode (default: %(default)s)')
     p.add_argument('--record_dir', default='record', help='output folder (default: %(default)s)')
     p.add_argument('--params', help='drive with this controller (log/*.best.json or log/*.json) instead of at random')
     p.add_argument('--noise', type=float, default=0.1,

@@ -28,6 +28,22 @@ class WeightsError(ValueError):
     pass
 
 
+# Trained weights and params stay within a few hundred; a diverged run's nan or inf became
+# +-9.2e14 in the integer layout (int64 limits / SCALE). Anything this large is garbage.
+MAX_ABS_VALUE = 1e6
+
+
+def check_values(path, arrays, what='weights'):
+    """Refuse non-finite or absurd numbers, in one line naming the file."""
+    for i, a in enumerate(arrays):
+        a = np.asarray(a, dtype=np.float64)
+        if not np.all(np.isfinite(a)):
+            raise WeightsError('%s: %s array %d holds nan or inf (a diverged training run?)' % (path, what, i))
+        if a.size and np.abs(a).max() > MAX_ABS_VALUE:
+            raise WeightsError('%s: %s array %d holds %.3g, beyond %g (a diverged training run?)'
+                               % (path, what, i, np.abs(a).max(), MAX_ABS_VALUE))
+
+
 def vae_shapes(z_size):
     """The 2018 vae.json list: [(name, shape)] for a given z."""
     shapes, c = [], 3
@@ -52,7 +68,9 @@ def rnn_shapes(z_size, units, num_mixture=5):
 
 def save_json_weights(path, arrays):
     """Write arrays in the 2018 integer layout, atomically."""
-    data = [np.round(np.asarray(a, dtype=np.float64) * SCALE).astype(np.int64).tolist() for a in arrays]
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    check_values(path + ' (not written)', arrays)
+    data = [np.round(a * SCALE).astype(np.int64).tolist() for a in arrays]
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
         json.dump(data, f, separators=(',', ':'))
@@ -65,9 +83,11 @@ def load_json_weights(path, made_by):
         raise WeightsError('%s: no such file (made by %s)' % (path, made_by))
     try:
         with open(path) as f:
-            return [np.asarray(a, dtype=np.float32) / SCALE for a in json.load(f)]
+            arrays = [np.asarray(a, dtype=np.float32) / SCALE for a in json.load(f)]
     except (ValueError, TypeError) as e:
         raise WeightsError('%s: not a weights file (%s)' % (path, e))
+    check_values(path, arrays)
+    return arrays
 
 
 def exit_on_weights_error(fn, *args, **kwargs):
@@ -295,6 +315,9 @@ def load_params(path, num_params, gen=None):
     if gen is not None and gen not in rows:
         raise WeightsError('%s: no evaluation at generation %d (logged: %s)' % (
             path, gen, ', '.join(map(str, sorted(rows))) or 'none'))
+    if params.ndim != 1:
+        raise WeightsError('%s: params of shape %s, expected a flat list of %d' % (path, params.shape, num_params))
     if params.shape != (num_params,):
         raise WeightsError('%s: %d params, expected %d (3 + 3 * (z + LSTM units))' % (path, params.size, num_params))
+    check_values(path, [params], 'params')
     return params

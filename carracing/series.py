@@ -12,10 +12,12 @@ import glob
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 from tqdm import tqdm
 
+from estool.argtypes import nonnegative_int, positive_int
 from runtime import VAE, exit_on_weights_error
 from vae_train import load_obs
 
@@ -25,8 +27,8 @@ def main():
     p.add_argument('--record_dir', default='record', help='episodes from extract.py (default: %(default)s)')
     p.add_argument('--vae', default='tf_vae/vae.json', help='V weights from vae_train.py (default: %(default)s)')
     p.add_argument('--out', default='series/series.npz', help='output file (default: %(default)s)')
-    p.add_argument('--max_files', type=int, default=0, help='use only the first N record files; 0 = all (default: %(default)s)')
-    p.add_argument('--batch_size', type=int, default=200, help='frames encoded at once (default: %(default)s)')
+    p.add_argument('--max_files', type=nonnegative_int, default=0, help='use only the first N record files; 0 = all (default: %(default)s)')
+    p.add_argument('--batch_size', type=positive_int, default=200, help='frames encoded at once (default: %(default)s)')
     args = p.parse_args()
 
     vae = exit_on_weights_error(VAE.load, args.vae)
@@ -43,8 +45,15 @@ def main():
         if obs is None:
             bad.append(path)
             continue
-        with np.load(path) as data:
-            action = data['action'].reshape(len(obs), 3)
+        try:
+            with np.load(path) as data:
+                action = data['action'].reshape(len(obs), 3)
+            if not np.all(np.isfinite(action)):
+                raise ValueError('non-finite actions')
+        except Exception as e:   # missing, corrupt or short 'action': skip it, as vae_train.py does
+            warnings.warn('skipping unreadable %s (%s: %s)' % (path, type(e).__name__, e))
+            bad.append(path)
+            continue
         parts = [vae.encode_mu_logvar(obs[i:i + args.batch_size]) for i in range(0, len(obs), args.batch_size)]
         mus.append(np.concatenate([m for m, _ in parts]).astype(np.float16))
         logvars.append(np.concatenate([lv for _, lv in parts]).astype(np.float16))

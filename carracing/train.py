@@ -16,6 +16,7 @@ import pygame
 from gymnasium.envs.box2d import car_racing
 
 from estool import fanout
+from estool.argtypes import nonnegative_int, positive_int
 from env import MAX_STEPS, CarRacingEnv
 from model import Agent, rollout_batch
 from runtime import exit_on_weights_error
@@ -44,8 +45,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--vae', default='vae/vae.json', help='V weights (default: %(default)s)')
     p.add_argument('--rnn', default='rnn/rnn.json', help='M weights (default: %(default)s)')
-    p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='steps per episode (default: %(default)s)')
-    p.add_argument('--stall_steps', type=int, default=0,
+    p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='steps per episode (default: %(default)s)')
+    p.add_argument('--stall_steps', type=nonnegative_int, default=0,
                    help='training episodes end after this many steps without a new tile, charged the '
                         'time penalty of the steps left; evaluations always run in full; 0 = off (default: %(default)s)')
     fanout.add_es_arguments(p, num_worker=64, num_worker_trial=1, num_episode=16, eval_steps=25, sigma_init=0.1)

@@ -22,6 +22,8 @@ import zipfile
 import numpy as np
 from tqdm import tqdm
 
+from estool.argtypes import nonnegative_float, nonnegative_int, positive_float, positive_int
+
 
 def count_frames(path):
     """Frames in a record file from the .npy header alone (no decompression of the data)."""
@@ -60,45 +62,95 @@ def frame_batches(files, batch_size, rng, buffer_files, bad):
         buffer = buffer[full:]
 
 
+LEGACY_FILES = ['ckpt.weights.h5', 'ckpt_optimizer.npz']   # checkpoints written before the files had tags
+
+
 def save_checkpoint(model, out_dir, state):
-    """Weights, optimizer variables and counters; each file replaced atomically."""
-    model.save_weights(os.path.join(out_dir, 'ckpt.tmp.weights.h5'))
-    os.replace(os.path.join(out_dir, 'ckpt.tmp.weights.h5'), os.path.join(out_dir, 'ckpt.weights.h5'))
-    with open(os.path.join(out_dir, 'ckpt_optimizer.tmp'), 'wb') as f:
+    """Weights, optimizer variables, the noise generator's state and the counters, as a whole.
+
+    The weights and optimizer files get names of their own, and ckpt_state.json, replaced
+    last, names them: a kill at any moment leaves the previous checkpoint or this one, never
+    the weights of one step with the optimizer of another. Files no longer named go after."""
+    tag = 'ckpt-%d-%s' % (state['step'], os.urandom(4).hex())
+    files = [tag + '.weights.h5', tag + '_optimizer.npz']
+    model.save_weights(os.path.join(out_dir, files[0]))
+    with open(os.path.join(out_dir, files[1]), 'wb') as f:
         np.savez(f, *[np.asarray(v) for v in model.optimizer.variables])
-    os.replace(os.path.join(out_dir, 'ckpt_optimizer.tmp'), os.path.join(out_dir, 'ckpt_optimizer.npz'))
+    state = dict(state, files=files)
+    seed_generator = getattr(model, 'seed_generator', None)
+    if seed_generator is not None:
+        # save_weights leaves it out; without it a resumed run draws other VAE noise
+        state['seed_state'] = np.asarray(seed_generator.state).tolist()
     with open(os.path.join(out_dir, 'ckpt_state.tmp'), 'w') as f:
         json.dump(state, f)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(os.path.join(out_dir, 'ckpt_state.tmp'), os.path.join(out_dir, 'ckpt_state.json'))
+    for name in os.listdir(out_dir):
+        if (name.startswith('ckpt-') or name in LEGACY_FILES) and name not in files:
+            os.remove(os.path.join(out_dir, name))
 
 
 def load_checkpoint(model, out_dir):
     path = os.path.join(out_dir, 'ckpt_state.json')
     if not os.path.exists(path):
         sys.exit('--resume: no checkpoint %s (start once without --resume)' % path)
-    model.load_weights(os.path.join(out_dir, 'ckpt.weights.h5'))
-    model.optimizer.build(model.trainable_variables)
-    with np.load(os.path.join(out_dir, 'ckpt_optimizer.npz')) as saved:
-        for i, var in enumerate(model.optimizer.variables):
-            var.assign(saved['arr_%d' % i])
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            state = json.load(f)
+        weights, optimizer = state.pop('files', LEGACY_FILES)
+        model.load_weights(os.path.join(out_dir, weights))
+        model.optimizer.build(model.trainable_variables)
+        with np.load(os.path.join(out_dir, optimizer)) as saved:
+            if len(saved.files) != len(model.optimizer.variables):
+                raise ValueError('%d optimizer arrays, this model has %d' % (len(saved.files), len(model.optimizer.variables)))
+            for i, var in enumerate(model.optimizer.variables):
+                var.assign(saved['arr_%d' % i])
+        seed_state = state.pop('seed_state', None)
+        if seed_state is not None:
+            model.seed_generator.state.assign(np.asarray(seed_state, dtype=model.seed_generator.state.dtype))
+        int(state['step'])
+    except Exception as e:   # torn, truncated or from another model: say so in one line
+        sys.exit('--resume: the checkpoint in %s is unreadable (%s: %s); start again without --resume'
+                 % (out_dir, type(e).__name__, str(e).splitlines()[0] if str(e) else ''))
+    return state
+
+
+def stop_if_diverged(script, model, loss, where, out_dir):
+    """Exit non-zero on a non-finite loss or weights, before anything of them is saved."""
+    from runtime import MAX_ABS_VALUE
+    message = None
+    if loss is not None:
+        message = None if np.isfinite(loss) else 'loss %s' % loss
+    else:
+        largest = max(float(np.max(np.abs(a))) for a in model.export_arrays())
+        if not np.isfinite(largest) or largest > MAX_ABS_VALUE:
+            message = 'a weight of %.3g' % largest
+    if message:
+        state = os.path.join(out_dir, 'ckpt_state.json')
+        if os.path.exists(state):
+            with open(state) as f:
+                kept = 'the last good checkpoint (step %d) is kept in %s' % (json.load(f)['step'], out_dir)
+        else:
+            kept = 'no checkpoint was written'
+        sys.exit('%s: training diverged at %s (%s); nothing of it was saved, %s (try a lower --learning_rate)'
+                 % (script, where, message, kept))
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--record_dir', default='record', help='episodes from extract.py (default: %(default)s)')
     p.add_argument('--out_dir', default='tf_vae', help='where vae.json and checkpoints go (default: %(default)s)')
-    p.add_argument('--z_size', type=int, default=32, help='latent size (default: %(default)s)')
-    p.add_argument('--batch_size', type=int, default=100, help='frames per batch (default: %(default)s)')
-    p.add_argument('--learning_rate', type=float, default=1e-4, help='Adam learning rate (default: %(default)s)')
-    p.add_argument('--kl_tolerance', type=float, default=0.5, help='KL floor per z dimension (default: %(default)s)')
-    p.add_argument('--epochs', type=int, default=10, help='passes over record/ (default: %(default)s)')
-    p.add_argument('--max_steps', type=int, default=0, help='stop after this many steps in all; 0 = no cap (default: %(default)s)')
-    p.add_argument('--max_files', type=int, default=0, help='use only the first N record files; 0 = all (default: %(default)s)')
-    p.add_argument('--buffer_files', type=int, default=10, help='record files mixed in the shuffle buffer (default: %(default)s)')
-    p.add_argument('--checkpoint_every', type=int, default=500, help='steps between checkpoints (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=0, help='run seed (default: %(default)s)')
+    p.add_argument('--z_size', type=positive_int, default=32, help='latent size (default: %(default)s)')
+    p.add_argument('--batch_size', type=positive_int, default=100, help='frames per batch (default: %(default)s)')
+    p.add_argument('--learning_rate', type=positive_float, default=1e-4, help='Adam learning rate (default: %(default)s)')
+    p.add_argument('--kl_tolerance', type=nonnegative_float, default=0.5, help='KL floor per z dimension (default: %(default)s)')
+    p.add_argument('--epochs', type=positive_int, default=10, help='passes over record/ (default: %(default)s)')
+    p.add_argument('--max_steps', type=nonnegative_int, default=0, help='stop after this many steps in all; 0 = no cap (default: %(default)s)')
+    p.add_argument('--max_files', type=nonnegative_int, default=0, help='use only the first N record files; 0 = all (default: %(default)s)')
+    p.add_argument('--buffer_files', type=positive_int, default=10, help='record files mixed in the shuffle buffer (default: %(default)s)')
+    p.add_argument('--checkpoint_every', type=positive_int, default=500, help='steps between checkpoints (default: %(default)s)')
+    p.add_argument('--seed', type=nonnegative_int, default=0, help='run seed (default: %(default)s)')
     p.add_argument('--resume', action='store_true', help='continue from out_dir/ckpt_*')
     args = p.parse_args()
 
@@ -107,6 +159,16 @@ def main():
         files = files[:args.max_files]
     if not files:
         sys.exit('vae_train.py: no %s/*.npz episodes (make them with extract.py or extract.bash)' % args.record_dir)
+    frames_per_epoch = 0
+    for path in files:
+        try:
+            frames_per_epoch += count_frames(path)
+        except Exception:
+            pass  # counted as bad when the epoch reaches it
+    steps_per_epoch = frames_per_epoch // args.batch_size
+    if steps_per_epoch == 0:
+        sys.exit('vae_train.py: %s holds %d readable frames, fewer than one batch of --batch_size %d'
+                 % (args.record_dir, frames_per_epoch, args.batch_size))
     os.makedirs(args.out_dir, exist_ok=True)
 
     import keras
@@ -122,37 +184,43 @@ def main():
     with open(os.path.join(args.out_dir, 'args.json'), 'w') as f:
         json.dump(vars(args), f, indent=1)
 
-    frames_per_epoch = 0
-    for path in files:
-        try:
-            frames_per_epoch += count_frames(path)
-        except Exception:
-            pass  # counted as bad when the epoch reaches it
-    steps_per_epoch = frames_per_epoch // args.batch_size
     bad = set()
     done = False
+    wrote = False
     for epoch in range(state['epoch'], args.epochs):
         # The epoch's order depends only on (seed, epoch), so a resumed epoch replays it.
         rng = np.random.default_rng([args.seed, epoch])
         losses = []
+        seen = 0
         batches = frame_batches(files, args.batch_size, rng, args.buffer_files, bad)
         bar = tqdm(batches, total=steps_per_epoch, desc='epoch %d' % (epoch + 1), unit='batch', disable=None)
         for i, batch in enumerate(bar):
+            seen += 1
             if i < state['step_in_epoch']:
                 continue
             loss = float(model.train_on_batch(batch.astype(np.float32) / 255.0))
+            where = 'epoch %d step %d' % (epoch + 1, i + 1)
+            if not np.isfinite(loss):
+                stop_if_diverged('vae_train.py', model, loss, where, args.out_dir)
             losses.append(loss)
             state.update(step_in_epoch=i + 1, step=state['step'] + 1)
             bar.set_postfix(loss='%.1f' % loss)
             if state['step'] % args.checkpoint_every == 0:
+                stop_if_diverged('vae_train.py', model, None, where, args.out_dir)
+                wrote = True
                 save_checkpoint(model, args.out_dir, state)
                 save_json_weights(os.path.join(args.out_dir, 'vae.json'), model.export_arrays())
             if args.max_steps and state['step'] >= args.max_steps:
                 done = True
                 break
         bar.close()
+        if seen == 0:
+            sys.exit('vae_train.py: no readable frames in %s (%d unreadable record files); nothing written'
+                     % (args.record_dir, len(bad)))
         if not done:
             state.update(epoch=epoch + 1, step_in_epoch=0)
+        stop_if_diverged('vae_train.py', model, None, 'the end of epoch %d' % (epoch + 1), args.out_dir)
+        wrote = True
         save_checkpoint(model, args.out_dir, state)
         save_json_weights(os.path.join(args.out_dir, 'vae.json'), model.export_arrays())
         print('epoch %d  steps %d  loss %.2f' % (epoch + 1, state['step'], np.mean(losses) if losses else float('nan')),
@@ -161,7 +229,11 @@ def main():
             break
     if bad:
         print('skipped %d unreadable record files: %s' % (len(bad), ', '.join(sorted(bad)[:5])))
-    print('wrote %s' % os.path.join(args.out_dir, 'vae.json'))
+    if wrote:
+        print('wrote %s' % os.path.join(args.out_dir, 'vae.json'))
+    else:
+        print('nothing to do: the checkpoint in %s is already at epoch %d of --epochs %d'
+              % (args.out_dir, state['epoch'], args.epochs))
 
 
 if __name__ == '__main__':

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from estool.argtypes import positive_float
 from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_initial_z
 
 TEMPERATURE = 1.25   # > 1 makes the dream noisier than M's fit, so C cannot exploit M's flaws
@@ -127,7 +128,7 @@ def play(models_dir=MODELS, temperature=TEMPERATURE, fps=35, scale=8, max_steps=
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--models', default=MODELS, help='folder with vae.json, rnn.json, initial_z.json (default: %(default)s)')
-    p.add_argument('--temperature', type=float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
+    p.add_argument('--temperature', type=positive_float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
     p.add_argument('--fps', type=int, default=35, help='frames per second (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='seed of the dream (default: %(default)s)')
     args = p.parse_args()

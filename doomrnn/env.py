@@ -9,6 +9,8 @@ take_cover.cfg has no timeout). Observation: the 64x64x3 uint8 frame from proces
 
 import argparse
 import os
+import shutil
+import tempfile
 
 import gymnasium as gym
 import numpy as np
@@ -47,7 +49,17 @@ class DoomTakeCoverEnv(gym.Env):
         game.set_screen_format(vizdoom.ScreenFormat.RGB24)
         game.set_window_visible(render_mode == 'human')
         game.set_sound_enabled(False)
-        game.init()
+        # The engine writes _vizdoom.ini and a _vizdoom/ folder into its working folder and
+        # crashes (SIGSEGV) where it cannot: give it a private temporary folder, so replays
+        # and extraction run from a read-only checkout and leave nothing behind.
+        self.work_dir = tempfile.mkdtemp(prefix='vizdoom-')
+        game.set_doom_config_path(os.path.join(self.work_dir, '_vizdoom.ini'))
+        cwd = os.getcwd()
+        os.chdir(self.work_dir)
+        try:
+            game.init()
+        finally:
+            os.chdir(cwd)
         self.game = game
         self.screen = None
         self.steps = 0
@@ -78,6 +90,7 @@ class DoomTakeCoverEnv(gym.Env):
 
     def close(self):
         self.game.close()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
 def keyboard_loop(env, frame_of, caption, scale, fps, events=None):

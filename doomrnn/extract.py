@@ -23,6 +23,8 @@ import json
 import numpy as np
 from tqdm import tqdm
 
+from estool.argtypes import positive_int
+
 from env import MAX_STEPS, DoomTakeCoverEnv
 
 
@@ -69,9 +71,9 @@ def save_episode(path, obs, action):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--episodes', type=int, default=200, help='episodes to attempt (default: %(default)s)')
+    p.add_argument('--episodes', type=positive_int, default=200, help='episodes to attempt (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='episode i uses seed + i (default: %(default)s)')
-    p.add_argument('--max_frames', type=int, default=MAX_STEPS, help='cap on steps per episode (default: %(default)s)')
+    p.add_argument('--max_frames', type=positive_int, default=MAX_STEPS, help='cap on steps per episode (default: %(default)s)')
     p.add_argument('--min_frames', type=int, default=100, help='drop episodes shorter than this (default: %(default)s)')
     p.add_argument('--record_dir', default='record', help='output folder (default: %(default)s)')
     p.add_argument('--params', help='play with this controller (log/*.json or *.best.json) instead of at random')

@@ -20,14 +20,23 @@ import os
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 
 import numpy as np
 
 from doomrnn import MAX_STEPS, MODELS, TEMPERATURE
 from estool import recording
+from estool.argtypes import nonnegative_int, positive_float, positive_int
 
 FPS = 35   # the game's tics per second; the dream steps one tic at a time too
 DREAM_SCALE = 8   # the dream window: 512 x 512
+
+
+def interrupted(scores):
+    """Ctrl-C: the figures that follow are for the episodes that finished."""
+    if not scores:
+        sys.exit('interrupted before the first episode ended')
+    print('interrupted: the figures below are for the first %d episodes' % len(scores))
 
 
 def main():
@@ -35,11 +44,11 @@ def main():
     p.add_argument('world', choices=['doomreal', 'doomrnn'], help='the real game or the dream')
     p.add_argument('mode', choices=['render', 'norender'], help='one episode in a window, or scores only')
     p.add_argument('params_file', help='controller log: log/<name>.best.json ([params, reward]) or log/<name>.json')
-    p.add_argument('seed', nargs='?', type=int, default=0, help='seed of the first episode (default: %(default)s)')
-    p.add_argument('--episodes', type=int, default=100, help='episodes in norender mode (default: %(default)s)')
+    p.add_argument('seed', nargs='?', type=nonnegative_int, default=0, help='seed of the first episode (default: %(default)s)')
+    p.add_argument('--episodes', type=positive_int, default=100, help='episodes in norender mode (default: %(default)s)')
     p.add_argument('--models', default=MODELS, help='folder with vae.json, rnn.json, initial_z.json (default: %(default)s)')
-    p.add_argument('--temperature', type=float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
-    p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
+    p.add_argument('--temperature', type=positive_float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
+    p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
     recording.add_recording_arguments(p, None, '1 in doomreal, %d in doomrnn' % DREAM_SCALE)
     args = p.parse_args()
     if args.scale is None:
@@ -57,26 +66,32 @@ def main():
         agent = exit_on_weights_error(Agent, args.models, args.params_file)
         env = DoomTakeCoverEnv(max_steps=args.max_steps)
         scores = []
-        for i in range(episodes):
-            if args.mode == 'render':
-                scores.append(render(agent, env, args.seed + i, args))
-            else:
-                scores.append(run_episode(agent, env, args.seed + i))
-            print('episode %d score %d' % (i, scores[-1]), flush=True)
+        try:
+            for i in range(episodes):
+                if args.mode == 'render':
+                    scores.append(render(agent, env, args.seed + i, args))
+                else:
+                    scores.append(run_episode(agent, env, args.seed + i))
+                print('episode %d score %d' % (i, scores[-1]), flush=True)
+        except KeyboardInterrupt:
+            interrupted(scores)
         env.close()
     else:
         from doomrnn import dream_rollouts, load_world
         rnn, init_mu, init_logvar = exit_on_weights_error(load_world, args.models)
         params = exit_on_weights_error(load_params, args.params_file, Controller(rnn.z_size, rnn.units).num_params)
         scores = []
-        for i in range(episodes):  # one episode per seed, so scores do not depend on batching
-            if args.mode == 'render':
-                steps = exit_on_weights_error(play_with_controller, args, params)
-            else:
-                steps = dream_rollouts(rnn, init_mu, init_logvar, params[None], np.random.default_rng(args.seed + i),
-                                       args.temperature, args.max_steps)[1][0]
-            scores.append(int(steps))
-            print('episode %d score %d' % (i, scores[-1]), flush=True)
+        try:
+            for i in range(episodes):  # one episode per seed, so scores do not depend on batching
+                if args.mode == 'render':
+                    steps = exit_on_weights_error(play_with_controller, args, params)
+                else:
+                    steps = dream_rollouts(rnn, init_mu, init_logvar, params[None], np.random.default_rng(args.seed + i),
+                                           args.temperature, args.max_steps)[1][0]
+                scores.append(int(steps))
+                print('episode %d score %d' % (i, scores[-1]), flush=True)
+        except KeyboardInterrupt:
+            interrupted(scores)
     print('average_reward %.2f stdev %.2f' % (np.mean(scores), np.std(scores)))
 
 

@@ -20,7 +20,8 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from vae_train import load_checkpoint, save_checkpoint
+from estool.argtypes import float_range, int_at_least, nonnegative_float, nonnegative_int, positive_float, positive_int
+from vae_train import load_checkpoint, save_checkpoint, stop_if_diverged
 
 
 def load_series(paths):
@@ -59,18 +60,18 @@ def main():
                    help='one or more files from series.py, used together (default: %(default)s)')
     p.add_argument('--out_dir', default='tf_rnn', help='rnn.json and checkpoints (default: %(default)s)')
     p.add_argument('--initial_z_dir', default='tf_initial_z', help='initial_z.json (default: %(default)s)')
-    p.add_argument('--units', type=int, default=512, help='LSTM units (default: %(default)s)')
-    p.add_argument('--num_mixture', type=int, default=5, help='Gaussians per z dimension (default: %(default)s)')
-    p.add_argument('--seq_len', type=int, default=500, help='steps per training sequence (default: %(default)s)')
-    p.add_argument('--batch_size', type=int, default=100, help='sequences per batch (default: %(default)s)')
-    p.add_argument('--steps', type=int, default=4000, help='training steps (default: %(default)s)')
-    p.add_argument('--learning_rate', type=float, default=1e-3, help='Adam learning rate (default: %(default)s)')
-    p.add_argument('--decay_rate', type=float, default=0.99999, help='learning-rate decay per step (default: %(default)s)')
-    p.add_argument('--grad_clip', type=float, default=1.0, help='clip each gradient value to +/- this (default: %(default)s)')
-    p.add_argument('--done_weight', type=float, default=10.0, help='loss weight of restart steps (default: %(default)s)')
-    p.add_argument('--num_initial_z', type=int, default=1000, help='episode starts kept for the dream (default: %(default)s)')
-    p.add_argument('--checkpoint_every', type=int, default=200, help='steps between checkpoints (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=0, help='run seed (default: %(default)s)')
+    p.add_argument('--units', type=positive_int, default=512, help='LSTM units (default: %(default)s)')
+    p.add_argument('--num_mixture', type=positive_int, default=5, help='Gaussians per z dimension (default: %(default)s)')
+    p.add_argument('--seq_len', type=int_at_least(2), default=500, help='steps per training sequence (default: %(default)s)')
+    p.add_argument('--batch_size', type=positive_int, default=100, help='sequences per batch (default: %(default)s)')
+    p.add_argument('--steps', type=nonnegative_int, default=4000, help='training steps (default: %(default)s)')
+    p.add_argument('--learning_rate', type=positive_float, default=1e-3, help='Adam learning rate (default: %(default)s)')
+    p.add_argument('--decay_rate', type=float_range(0.0, 1.0, low_open=True), default=0.99999, help='learning-rate decay per step (default: %(default)s)')
+    p.add_argument('--grad_clip', type=positive_float, default=1.0, help='clip each gradient value to +/- this (default: %(default)s)')
+    p.add_argument('--done_weight', type=nonnegative_float, default=10.0, help='loss weight of restart steps (default: %(default)s)')
+    p.add_argument('--num_initial_z', type=positive_int, default=1000, help='episode starts kept for the dream (default: %(default)s)')
+    p.add_argument('--checkpoint_every', type=positive_int, default=200, help='steps between checkpoints (default: %(default)s)')
+    p.add_argument('--seed', type=nonnegative_int, default=0, help='run seed (default: %(default)s)')
     p.add_argument('--resume', action='store_true', help='continue from out_dir/ckpt_*')
     p.add_argument('--init', default='',
                    help="start from this rnn.json instead of random weights, e.g. to fine-tune M after V "
@@ -121,9 +122,12 @@ def main():
         # Each step's batch depends only on (seed, step), so a resumed run sees the same data.
         x, y = sample_batch(series, args.batch_size, args.seq_len, np.random.default_rng([args.seed, 2, step]))
         loss = float(model.train_on_batch(x, y))
+        if not np.isfinite(loss):
+            stop_if_diverged('rnn_train.py', model, loss, 'step %d' % (step + 1), args.out_dir)
         losses.append(loss)
         bar.set_postfix(loss='%.3f' % loss)
         if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
+            stop_if_diverged('rnn_train.py', model, None, 'step %d' % (step + 1), args.out_dir)
             state['step'] = step + 1
             save_checkpoint(model, args.out_dir, state)
             save_json_weights(rnn_json, model.export_arrays())

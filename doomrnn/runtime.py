@@ -29,6 +29,22 @@ class WeightsError(ValueError):
     pass
 
 
+# Trained weights and params stay within a few hundred; a diverged run's nan or inf became
+# +-9.2e14 in the integer layout (int64 limits / SCALE). Anything this large is garbage.
+MAX_ABS_VALUE = 1e6
+
+
+def check_values(path, arrays, what='weights'):
+    """Refuse non-finite or absurd numbers, in one line naming the file."""
+    for i, a in enumerate(arrays):
+        a = np.asarray(a, dtype=np.float64)
+        if not np.all(np.isfinite(a)):
+            raise WeightsError('%s: %s array %d holds nan or inf (a diverged training run?)' % (path, what, i))
+        if a.size and np.abs(a).max() > MAX_ABS_VALUE:
+            raise WeightsError('%s: %s array %d holds %.3g, beyond %g (a diverged training run?)'
+                               % (path, what, i, np.abs(a).max(), MAX_ABS_VALUE))
+
+
 def vae_shapes(z_size, in_channels=3):
     """The 2018 vae.json layer list: [(name, kernel_shape, bias_shape)] for a given z."""
     shapes, c = [], in_channels
@@ -55,7 +71,9 @@ def rnn_shapes(z_size, units, num_mixture=5, action_size=1):
 
 def save_json_weights(path, arrays):
     """Write arrays as the 2018 integer layout, atomically."""
-    data = [np.round(np.asarray(a, dtype=np.float64) * SCALE).astype(np.int64).tolist() for a in arrays]
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    check_values(path + ' (not written)', arrays)
+    data = [np.round(a * SCALE).astype(np.int64).tolist() for a in arrays]
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
         json.dump(data, f, separators=(',', ':'))
@@ -69,9 +87,11 @@ def load_json_weights(path, made_by):
     try:
         with open(path) as f:
             data = json.load(f)
-        return [np.asarray(a, dtype=np.float32) / SCALE for a in data]
+        arrays = [np.asarray(a, dtype=np.float32) / SCALE for a in data]
     except (ValueError, TypeError) as e:
         raise WeightsError('%s: not a weights file (%s)' % (path, e))
+    check_values(path, arrays)
+    return arrays
 
 
 def exit_on_weights_error(fn, *args, **kwargs):
@@ -314,7 +334,10 @@ def load_params(path, num_params):
             params = np.asarray(json.load(f)[0], dtype=np.float32)
     except (ValueError, TypeError, IndexError, KeyError) as e:
         raise WeightsError('%s: malformed (%s); expected [params (%d), ...]' % (path, type(e).__name__, num_params))
+    if params.ndim != 1:
+        raise WeightsError('%s: params of shape %s, expected a flat list of %d' % (path, params.shape, num_params))
     if params.shape != (num_params,):
         raise WeightsError('%s: %d params, expected %d (z + 2 * LSTM units of rnn.json)'
                            % (path, params.size, num_params))
+    check_values(path, [params], 'params')
     return params

@@ -5,8 +5,8 @@
     python train.py --models tf_models m_later          # each solution's 16 episodes: 8 in each M
 
 Needs tf_models/{rnn,initial_z}.json (from rnn_train.py; see README.md). Logs go to
-log/doomrnn.<opt>.<num_episode>.<popsize>.*; each worker steps all of its t * e dream
-episodes together as one numpy batch. Evaluate the result in the real game with
+log/doomrnn.<opt>.<num_episode>.<popsize>.*; each worker steps the e dream episodes of each
+solution together as one numpy batch. Evaluate the result in the real game with
 `python model.py doomreal norender log/doomrnn.cma.16.64.best.json`.
 """
 
@@ -15,6 +15,7 @@ import argparse
 import numpy as np
 
 from estool import fanout
+from estool.argtypes import positive_float
 from doomrnn import MAX_STEPS, MODELS, TEMPERATURE, dream_rollouts, load_world
 from runtime import Controller, exit_on_weights_error
 
@@ -25,20 +26,23 @@ def make_evaluator(models_dirs, temperature):
 
         def evaluate(params, seeds, train_mode, max_len):
             k, e = seeds.shape
-            # One generator per job, seeded by all of its episode seeds: the same job gives
-            # the same episodes whichever worker runs it.
-            rng = np.random.default_rng(np.random.SeedSequence([int(s) for s in seeds.ravel()]))
-            weights = np.repeat(np.asarray(params, np.float32), e, axis=0)      # (k*e, n)
             # Episode j of each solution is dreamed by M number j % len(worlds), so every
             # solution meets each M equally often and cannot win by exploiting one M's flaws.
-            world_of = np.tile(np.arange(e) % len(worlds), k)                   # (k*e,)
+            world_of = np.arange(e) % len(worlds)
             limit = MAX_STEPS if max_len <= 0 else max_len
-            steps = np.zeros(k * e, np.int64)
-            for i, (rnn, init_mu, init_logvar) in enumerate(worlds):
-                rows = world_of == i
-                if rows.any():
-                    _, steps[rows] = dream_rollouts(rnn, init_mu, init_logvar, weights[rows], rng, temperature, limit)
-            return steps.reshape(k, e).astype(np.float64), steps.reshape(k, e)
+            steps = np.zeros((k, e), np.int64)
+            for s in range(k):
+                # One generator per solution, seeded by its episode seeds: a solution dreams
+                # the same episodes whichever worker runs it and however -n and -t split the
+                # population (with -t 1 this is the generator of the worker's whole job).
+                rng = np.random.default_rng(np.random.SeedSequence([int(x) for x in seeds[s]]))
+                weights = np.repeat(np.asarray(params[s:s + 1], np.float32), e, axis=0)   # (e, n)
+                for i, (rnn, init_mu, init_logvar) in enumerate(worlds):
+                    rows = world_of == i
+                    if rows.any():
+                        _, steps[s, rows] = dream_rollouts(rnn, init_mu, init_logvar, weights[rows], rng,
+                                                           temperature, limit)
+            return steps.astype(np.float64), steps
         return evaluate
     return build
 
@@ -48,7 +52,7 @@ def main():
     p.add_argument('--models', nargs='+', default=[MODELS],
                    help='folder(s) with rnn.json and initial_z.json; with several, the episodes of each '
                         'solution are shared out among their M\'s (default: %(default)s)')
-    p.add_argument('--temperature', type=float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
+    p.add_argument('--temperature', type=positive_float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
     fanout.add_es_arguments(p, num_worker=64, num_worker_trial=1, num_episode=16, eval_steps=25, sigma_init=0.1)
     args = p.parse_args()
     fanout.check_es_arguments(p, args)

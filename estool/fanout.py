@@ -37,9 +37,11 @@ import time
 
 import numpy as np
 
+from estool.argtypes import float_range, nonnegative_int, positive_float, positive_int
 from estool.es import OPTIMIZERS, make_optimizer
 
-RESULT_TAG, JOB_TAG, STOP_TAG = 1, 2, 3
+RESULT_TAG, JOB_TAG, STOP_TAG, ERROR_TAG = 1, 2, 3, 4
+LAUNCHER_PID_VAR = 'ESTOOL_LAUNCHER_PID'  # set by relaunch_under_mpi for rank 0's watchdog
 UNDER_MPI_VARS = ('PMI_RANK', 'PMIX_RANK', 'OMPI_COMM_WORLD_RANK')
 POLL_SECONDS = 0.002  # MPICH spins in blocking receives; sleeping leaves the cores to rollouts
 EVAL_SEED_BASE = 10 ** 8  # eval seeds are fixed and kept apart from training seeds
@@ -51,13 +53,13 @@ def add_es_arguments(parser, num_worker=64, num_worker_trial=1, num_episode=16,
     g = parser.add_argument_group('evolution strategy and MPI fan-out')
     g.add_argument('-o', '--optimizer', choices=OPTIMIZERS, default='cma',
                    help='cma (pycma CMA-ES), pepg, ses (PEPG with elites), openes or ga (default: %(default)s)')
-    g.add_argument('-n', '--num_worker', type=int, default=num_worker,
+    g.add_argument('-n', '--num_worker', type=positive_int, default=num_worker,
                    help='MPI worker processes; the master is one more (default: %(default)s)')
-    g.add_argument('-t', '--num_worker_trial', type=int, default=num_worker_trial,
+    g.add_argument('-t', '--num_worker_trial', type=positive_int, default=num_worker_trial,
                    help='solutions each worker evaluates per generation; popsize = n * t (default: %(default)s)')
-    g.add_argument('-e', '--num_episode', type=int, default=num_episode,
+    g.add_argument('-e', '--num_episode', type=positive_int, default=num_episode,
                    help='episodes averaged per solution (default: %(default)s)')
-    g.add_argument('--eval_steps', type=int, default=eval_steps,
+    g.add_argument('--eval_steps', type=positive_int, default=eval_steps,
                    help='every this many generations, evaluate the current mean on fixed seeds '
                         '(popsize * num_episode episodes) and keep the best (default: %(default)s)')
     g.add_argument('--antithetic', action='store_true',
@@ -71,18 +73,21 @@ def add_es_arguments(parser, num_worker=64, num_worker_trial=1, num_episode=16,
                    help='when an evaluation does not beat the best, reset the mean to the best params')
     g.add_argument('--seed', '--seed_start', dest='seed', type=int, default=0,
                    help='the run seed: optimizer and episode seeds are all derived from it (default: %(default)s)')
-    g.add_argument('--sigma_init', type=float, default=sigma_init,
+    g.add_argument('--sigma_init', type=positive_float, default=sigma_init,
                    help='initial standard deviation of the search distribution (default: %(default)s)')
-    g.add_argument('--sigma_decay', type=float, default=0.999,
+    g.add_argument('--sigma_decay', type=float_range(0.0, 1.0, low_open=True), default=0.999,
                    help='sigma multiplier per generation for pepg, openes and ga (default: %(default)s)')
-    g.add_argument('--weight_decay', type=float, default=0.005,
+    g.add_argument('--weight_decay', type=float_range(0.0), default=0.005,
                    help='L2 penalty subtracted from rewards (default: %(default)s)')
-    g.add_argument('--max_gen', type=int, default=0,
+    g.add_argument('--max_gen', type=nonnegative_int, default=0,
                    help='stop after this many generations; 0 runs until Ctrl-C (default: %(default)s)')
     g.add_argument('--resume', action='store_true',
                    help='continue from log/<name>.es.pkl with the same ES state and random streams; '
                         'without it (a fresh checkout), restart the optimizer at the mean and step size '
                         'of the last logged generation and keep the logs going')
+    g.add_argument('--restart', action='store_true',
+                   help='start a new run over existing logs of the same name, deleting them first '
+                        '(without --resume or --restart, a run whose logs exist refuses to start)')
     g.add_argument('--init', metavar='PARAMS_JSON',
                    help='start the search mean at the params of this log file ([params, ...], e.g. a '
                         '.best.json) instead of zeros; with --resume and no .es.pkl, restart there '
@@ -105,6 +110,8 @@ def check_es_arguments(parser, args):
             'antithetic sampling' if args.antithetic else args.optimizer, popsize))
     if args.eval_steps < 1:
         parser.error('--eval_steps must be at least 1')
+    if args.resume and args.restart:
+        parser.error('--resume continues the logged run and --restart deletes it: use one of them')
 
 
 def write_json_atomic(path, obj):
@@ -141,7 +148,12 @@ def read_init_params(path, num_params):
     except (OSError, ValueError, TypeError, IndexError, KeyError) as e:
         sys.exit('--init: cannot read params from %s (%s)' % (path, e))
     if params.shape != (num_params,):
+        if params.ndim != 1:
+            sys.exit('--init: %s holds an array of shape %s, expected a flat list of %d params' % (
+                path, params.shape, num_params))
         sys.exit('--init: %s holds %d params, this model has %d' % (path, params.size, num_params))
+    if not np.all(np.isfinite(params)):
+        sys.exit('--init: %s holds non-finite params (nan or inf)' % path)
     return params
 
 
@@ -159,10 +171,21 @@ def relaunch_under_mpi(num_worker):
     # Many processes share few cores: one BLAS thread each avoids oversubscription.
     for var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
         env.setdefault(var, '1')
+    env[LAUNCHER_PID_VAR] = str(os.getpid())
     cmd = [mpiexec, '-n', str(num_worker + 1), sys.executable, '-u'] + sys.argv
-    proc = subprocess.Popen(cmd, env=env)
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=_terminate_with_parent)
+    stopped = []
+
+    def forward(signum, frame):
+        # mpiexec passes SIGTERM/SIGHUP on to every rank; without this they would outlive
+        # this process and go on writing the logs.
+        stopped.append(signum)
+        proc.send_signal(signum)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
     try:
-        return proc.wait()
+        code = proc.wait()
+        return 128 + stopped[0] if stopped else code
     except KeyboardInterrupt:
         # A terminal's Ctrl-C reaches every rank already; a SIGINT sent to this process
         # alone (timeout, kill -INT) must be passed on. Either way each rank exits at once
@@ -173,6 +196,97 @@ def relaunch_under_mpi(num_worker):
         except subprocess.TimeoutExpired:
             proc.kill()
         return 130
+
+
+def _terminate_with_parent():
+    """In mpiexec's child: the kernel sends it SIGTERM when the launcher dies, even by SIGKILL."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1 = PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass   # not Linux: rank 0's watchdog (_launcher_gone) still stops the run
+
+
+def _launcher_gone():
+    """True when train.py relaunched this run under mpiexec and has since died."""
+    pid = os.environ.get(LAUNCHER_PID_VAR)
+    if not pid:
+        return False     # started by the user's own mpiexec: it owns the run
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError):
+        return False
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] == 'Z'    # killed, not yet reaped
+    except (OSError, IndexError):
+        return False
+
+
+LOCK_SUFFIX = '.lock'
+LOG_SUFFIXES = ('.json', '.hist.json', '.best.json', '.hist_best.json', '.log.json', '.args.json', '.es.pkl')
+
+
+def lock_logs(prefix):
+    """Take the run's lock (prefix.lock) and return its open file, or None if another run holds it.
+
+    flock belongs to the open file, so the kernel drops it when the holder dies however it
+    dies: a killed run never leaves a stuck lock."""
+    import fcntl
+    f = open(prefix + LOCK_SUFFIX, 'a+')
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return None
+    f.seek(0)
+    f.truncate()
+    f.write('%d %s\n' % (os.getpid(), os.uname().nodename))
+    f.flush()
+    return f
+
+
+def lock_holder(prefix):
+    try:
+        with open(prefix + LOCK_SUFFIX) as f:
+            return f.read().strip() or 'unknown'
+    except OSError:
+        return 'unknown'
+
+
+def preflight(args, prefix, num_params):
+    """Every check that needs only the files, so a bad start fails in one line before
+    mpiexec starts (and again in rank 0, for a run under the user's own mpiexec)."""
+    try:
+        os.makedirs(args.log_dir, exist_ok=True)
+        import tempfile
+        with tempfile.NamedTemporaryFile(dir=args.log_dir, prefix='.write_test'):
+            pass
+    except OSError as e:
+        sys.exit('--log_dir %s: cannot write logs there (%s)' % (args.log_dir, e.strerror or e))
+    if args.init:
+        read_init_params(args.init, num_params)
+        if args.resume and os.path.exists(prefix + '.es.pkl'):
+            sys.exit('--init: %s.es.pkl holds the full optimizer state and --resume would ignore --init '
+                     '(move the .es.pkl away to restart from the logs at --init)' % prefix)
+    if args.resume and not os.path.exists(prefix + '.es.pkl'):
+        # without the full checkpoint, state_from_logs needs the history and the logged mean
+        missing = [prefix + ext for ext in ('.hist.json', '.json') if not os.path.exists(prefix + ext)]
+        if missing:
+            sys.exit('--resume: no checkpoint %s.es.pkl and no %s to restart from '
+                     '(start once without --resume)' % (prefix, ' or '.join(missing)))
+    if not args.resume and not args.restart:
+        existing = [prefix + ext for ext in LOG_SUFFIXES if os.path.exists(prefix + ext)]
+        if existing:
+            sys.exit('%s.*: logs of an earlier run exist (%s); add --resume to continue it or '
+                     '--restart to delete them and start over' % (prefix, ', '.join(os.path.basename(p) for p in existing)))
+    lock = lock_logs(prefix)
+    if lock is None:
+        sys.exit('%s.*: another run (pid, host: %s) is writing these logs; stop it first' % (
+            prefix, lock_holder(prefix)))
+    return lock
 
 
 def _quiet_sigint(rank, name):
@@ -186,17 +300,47 @@ def _quiet_sigint(rank, name):
 
 
 def _recv_polling(comm, source, tag, status=None):
+    """Rank 0's receive. A worker's error report ends the run with its message printed here
+    (a worker's own stderr can be lost when the run is aborted); so does a dead launcher."""
     from mpi4py import MPI
     status = status if status is not None else MPI.Status()
-    while not comm.Iprobe(source=source, tag=tag, status=status):
+    polls = 0
+    while not comm.Iprobe(source=source, tag=MPI.ANY_TAG, status=status):
         time.sleep(POLL_SECONDS)
+        polls += 1
+        if polls % 500 == 0 and _launcher_gone():
+            sys.stderr.write('%s: the launching process is gone; stopping the run\n' % os.path.basename(sys.argv[0]))
+            sys.stderr.flush()
+            comm.Abort(1)
+    if status.Get_tag() == ERROR_TAG:
+        rank, text = comm.recv(source=status.Get_source(), tag=ERROR_TAG)
+        last = text.strip().splitlines()[-1] if text.strip() else 'unknown error'
+        sys.stderr.write('%s\n%s: worker %d failed: %s\n' % (text.rstrip(), os.path.basename(sys.argv[0]), rank, last))
+        sys.stderr.flush()
+        comm.Abort(1)
     return comm.recv(source=status.Get_source(), tag=tag)
+
+
+def _report_and_abort(comm):
+    """In a worker: send the traceback to rank 0, which prints it and aborts the run."""
+    import traceback
+    text = traceback.format_exc()
+    try:
+        comm.send((comm.Get_rank(), text), dest=0, tag=ERROR_TAG)
+        time.sleep(30)   # rank 0 aborts the run as soon as it reads the report
+    finally:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        comm.Abort(1)
 
 
 def worker_loop(comm, make_evaluator):
     """Ranks 1..n: evaluate jobs until the master says stop. Never imports TensorFlow."""
     from mpi4py import MPI
-    evaluate = make_evaluator()
+    try:
+        evaluate = make_evaluator()
+    except Exception:
+        _report_and_abort(comm)
     status = MPI.Status()
     while True:
         while not comm.Iprobe(source=0, tag=MPI.ANY_TAG, status=status):
@@ -208,11 +352,7 @@ def worker_loop(comm, make_evaluator):
         try:
             rewards, steps = evaluate(params, seeds, train_mode, max_len)
         except Exception:
-            import traceback
-            traceback.print_exc()
-            sys.stderr.write('worker %d failed; stopping the run\n' % comm.Get_rank())
-            sys.stderr.flush()
-            comm.Abort(1)
+            _report_and_abort(comm)
         comm.send((np.asarray(rewards, dtype=np.float64), np.asarray(steps, dtype=np.float64)),
                   dest=0, tag=RESULT_TAG)
 
@@ -250,8 +390,13 @@ class Master:
         path = self.prefix + '.es.pkl'
         if not os.path.exists(path):
             return self.state_from_logs()
-        with open(path, 'rb') as f:
-            state = pickle.load(f)
+        try:
+            with open(path, 'rb') as f:
+                state = pickle.load(f)
+            state['num_params'], state['gen']
+        except Exception as e:   # truncated, not a pickle, or another program's pickle
+            sys.exit('--resume: %s is not a readable checkpoint (%s: %s); move it away to resume '
+                     'from the logs instead' % (path, type(e).__name__, e))
         if state['num_params'] != self.num_params:
             sys.exit('--resume: %s holds %d params, this model has %d' % (
                 path, state['num_params'], self.num_params))
@@ -335,6 +480,10 @@ class Master:
 
     def run(self):
         a = self.args
+        if a.restart:
+            for ext in LOG_SUFFIXES:
+                if os.path.exists(self.prefix + ext):
+                    os.remove(self.prefix + ext)
         state = self.load_state() if a.resume else self.new_state()
         es = state['es']
         write_json_atomic(self.prefix + '.args.json', vars(a))
@@ -399,20 +548,14 @@ class Master:
 def run(args, game, num_params, make_evaluator):
     """Train with the ES over MPI; relaunches under mpiexec when not already under MPI."""
     prefix = os.path.join(args.log_dir, log_name(game, args))
-    if args.init:
-        read_init_params(args.init, num_params)   # a bad file fails here, before mpiexec starts
-        if args.resume and os.path.exists(prefix + '.es.pkl'):
-            sys.exit('--init: %s.es.pkl holds the full optimizer state and --resume would ignore --init '
-                     '(move the .es.pkl away to restart from the logs at --init)' % prefix)
-    if args.resume and not os.path.exists(prefix + '.es.pkl'):
-        # without the full checkpoint, state_from_logs needs the history and the logged mean
-        missing = [prefix + ext for ext in ('.hist.json', '.json') if not os.path.exists(prefix + ext)]
-        if missing:
-            sys.exit('--resume: no checkpoint %s.es.pkl and no %s to restart from '
-                     '(start once without --resume)' % (prefix, ' or '.join(missing)))
     if not under_mpi():
+        # Fail fast, before mpiexec starts; rank 0 takes the lock for real below.
+        preflight(args, prefix, num_params).close()
         code = relaunch_under_mpi(args.num_worker)
-        if code not in (0, 130):
+        if code - 128 in (signal.SIGTERM, signal.SIGHUP):
+            sys.stderr.write('%s: stopped by %s; logs of the last finished generation are in %s.*\n' % (
+                os.path.basename(sys.argv[0]), signal.Signals(code - 128).name, prefix))
+        elif code not in (0, 130):
             sys.stderr.write('%s: the MPI run stopped with exit code %d (a rank crashed or was '
                              'killed); logs of the last finished generation are in %s.*\n' % (
                                  os.path.basename(sys.argv[0]), code, prefix))
@@ -422,12 +565,19 @@ def run(args, game, num_params, make_evaluator):
     rank = comm.Get_rank()
     if comm.Get_size() != args.num_worker + 1:
         if rank == 0:
-            sys.stderr.write('-n %d needs %d MPI processes, got %d\n' % (
-                args.num_worker, args.num_worker + 1, comm.Get_size()))
+            sys.stderr.write('-n %d needs %d MPI processes (mpiexec -n %d), got %d\n' % (
+                args.num_worker, args.num_worker + 1, args.num_worker + 1, comm.Get_size()))
         comm.Abort(2)
     _quiet_sigint(rank, os.path.join(args.log_dir, log_name(game, args)))
+    hosts = comm.gather(MPI.Get_processor_name(), root=0)
     if rank == 0:
+        counts = {h: hosts.count(h) for h in hosts}
+        print('MPI: %d ranks on %d host%s: %s' % (len(hosts), len(counts), '' if len(counts) == 1 else 's',
+                                                 ', '.join('%s (%d)' % kv for kv in counts.items())), flush=True)
         try:
+            # Only rank 0 reads and writes the logs: under a multi-host mpiexec the other
+            # ranks may run where log_dir does not exist.
+            lock = preflight(args, prefix, num_params)   # noqa: F841  (held until this process ends)
             Master(comm, args, game, num_params).run()
         except BaseException as e:
             # Workers wait for jobs for ever: a master that stops must take them down.

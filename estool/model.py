@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 
+from estool.argtypes import int_at_least, nonnegative_int, positive_int
 from estool.config import GAMES
 
 
@@ -71,7 +72,10 @@ def load_params(path, num_params):
     except (ValueError, TypeError, IndexError, KeyError) as e:
         sys.exit('%s: malformed params file (%s); expected %s' % (path, type(e).__name__, expected))
     if params.shape != (num_params,):
-        sys.exit('%s: holds %s numbers; expected %s' % (path, params.size, expected))
+        sys.exit('%s: holds %s numbers%s; expected %s' % (
+            path, params.size, '' if params.ndim == 1 else ' of shape %s' % (params.shape,), expected))
+    if not np.all(np.isfinite(params)) or np.abs(params).max() > 1e6:
+        sys.exit('%s: holds nan, inf or values beyond 1e6 (a diverged run?); expected %s' % (path, expected))
     return params
 
 
@@ -94,9 +98,9 @@ def main():
     p.add_argument('params_file', help='log/<name>.json ([params]) or log/<name>.best.json ([params, reward])')
     p.add_argument('mode', nargs='?', choices=['render', 'norender'], default='render',
                    help='render: one episode in a window; norender: --episodes episodes, scores only (default: %(default)s)')
-    p.add_argument('seed', nargs='?', type=int, default=0, help='seed of the first episode; episode i uses seed+i (default: %(default)s)')
-    p.add_argument('--episodes', type=int, default=100, help='episodes in norender mode (default: %(default)s)')
-    p.add_argument('--max_len', type=int, default=-1, help='cap on steps per episode; -1 = the task\'s own limit (default: %(default)s)')
+    p.add_argument('seed', nargs='?', type=nonnegative_int, default=0, help='seed of the first episode; episode i uses seed+i (default: %(default)s)')
+    p.add_argument('--episodes', type=positive_int, default=100, help='episodes in norender mode (default: %(default)s)')
+    p.add_argument('--max_len', type=int_at_least(-1), default=-1, help='cap on steps per episode; -1 = the task\'s own limit (default: %(default)s)')
     args = p.parse_args()
 
     game = GAMES[args.game]
@@ -105,11 +109,17 @@ def main():
     render = args.mode == 'render'
     env = make_env(game, render_mode='human' if render else None)
     rewards = []
-    for i in range(1 if render else args.episodes):
-        reward, steps = simulate(model, env, args.seed + i, args.max_len)
-        rewards.append(reward)
-        print('episode %d reward %.2f steps %d' % (i, reward, steps), flush=True)
-    env.close()
+    try:
+        for i in range(1 if render else args.episodes):
+            reward, steps = simulate(model, env, args.seed + i, args.max_len)
+            rewards.append(reward)
+            print('episode %d reward %.2f steps %d' % (i, reward, steps), flush=True)
+    except KeyboardInterrupt:
+        if not rewards:
+            sys.exit('interrupted before the first episode ended')
+        print('interrupted: the figures below are for the first %d episodes' % len(rewards))
+    finally:
+        env.close()
     print('average_reward %.2f stdev %.2f' % (np.mean(rewards), np.std(rewards)))
 
 

@@ -24,18 +24,36 @@ def log_prefix(path):
     return path
 
 
+def numbers(row, columns):
+    """row's entries at columns, each checked to be a number (IndexError, ValueError if not)."""
+    values = [row[i] for i in columns]
+    [float(v) for v in values]
+    return values
+
+
+def read_rows(path, parse, expected):
+    """Parse each row of a JSON log; ValueError naming the file if it is not such a log."""
+    try:
+        with open(path) as f:
+            rows = [parse(row) for row in json.load(f)]
+    except (ValueError, TypeError, IndexError, KeyError) as e:
+        raise ValueError('%s: not a train.py log (%s: %s); expected %s' % (path, type(e).__name__, e, expected))
+    if not rows:
+        raise ValueError('%s: no rows yet; expected %s' % (path, expected))
+    return rows
+
+
 def load_history(prefix):
     """-> (hist rows as dicts, eval rows as dicts); eval rows are empty before the first evaluation."""
     hist_path = prefix + '.hist.json'
     if not os.path.exists(hist_path):
         raise FileNotFoundError('%s: no such file (train.py writes it each generation)' % hist_path)
-    with open(hist_path) as f:
-        hist = [dict(zip(HIST_COLUMNS, row)) for row in json.load(f)]
+    hist = read_rows(hist_path, lambda row: dict(zip(HIST_COLUMNS, numbers(row, range(len(HIST_COLUMNS))))),
+                     'rows [gen, seconds, avg, min, max, std, rms_stdev, mean_steps, max_steps]')
     evals = []
     if os.path.exists(prefix + '.hist_best.json'):
-        with open(prefix + '.hist_best.json') as f:
-            # [gen, seconds, "improvement", x, "curr", y, "prev", z, "best", w]
-            evals = [dict(gen=r[0], seconds=r[1], curr=r[5]) for r in json.load(f)]
+        evals = read_rows(prefix + '.hist_best.json', lambda r: dict(zip(('gen', 'seconds', 'curr'), numbers(r, (0, 1, 5)))),
+                          'rows [gen, seconds, "improvement", x, "curr", y, "prev", z, "best", w]')
     # Not the logged "best": a run that --resume rebuilds from its logs restarts that at
     # best.json's score, which can be below an earlier evaluation.
     best = float('-inf')
