@@ -34,6 +34,40 @@ def load_world(models_dir=MODELS):
     return rnn, mu, logvar
 
 
+class GroupedRNG:
+    """Random draws for a batch whose consecutive rows belong to groups, one generator per
+    group: each group gets exactly the numbers its own generator would give for its rows alone,
+    whatever the other groups are. A worker dreams the episodes of all its solutions as one
+    batch while each solution's episodes stay those of its own generator (so the results do not
+    depend on how -n and -t split the population).
+
+    rngs: one np.random.Generator per group; counts: rows of each group, in row order.
+    Offers what the dream draws: integers, random, standard_normal; keep(mask) drops rows.
+    """
+
+    def __init__(self, rngs, counts):
+        self.rngs = list(rngs)
+        self.group = np.repeat(np.arange(len(self.rngs)), counts)
+
+    def _draw(self, method, shape, *args, **kwargs):
+        counts = np.bincount(self.group, minlength=len(self.rngs))
+        parts = [getattr(rng, method)(*args, size=(n,) + tuple(shape[1:]), **kwargs)
+                 for rng, n in zip(self.rngs, counts) if n]
+        return np.concatenate(parts)
+
+    def integers(self, high, size):
+        return self._draw('integers', (size,), high)
+
+    def random(self, shape, dtype=np.float64):
+        return self._draw('random', shape, dtype=dtype)
+
+    def standard_normal(self, shape, dtype=np.float64):
+        return self._draw('standard_normal', shape, dtype=dtype)
+
+    def keep(self, rows):
+        self.group = self.group[rows]
+
+
 def initial_z(mu, logvar, batch, rng):
     """Sample batch starting z's (batch, z) from random real first frames."""
     pick = rng.integers(len(mu), size=batch)
@@ -44,7 +78,8 @@ def dream_rollouts(rnn, init_mu, init_logvar, weights, rng, temperature=TEMPERAT
     """Run len(weights) dream episodes together, one controller per row.
 
     weights (B, z + 2 * units) -> rewards (B,), steps (B,). Every step is one matrix product
-    for all live episodes; finished episodes drop out of the batch.
+    for all live episodes; finished episodes drop out of the batch. rng: a np.random.Generator,
+    or a GroupedRNG whose groups are consecutive rows of weights.
     """
     batch = len(weights)
     controller = Controller(rnn.z_size, rnn.units)
@@ -66,6 +101,8 @@ def dream_rollouts(rnn, init_mu, init_logvar, weights, rng, temperature=TEMPERAT
         going = done <= 0
         if not going.all():   # finished episodes drop out of the batch
             live, w, z, c, h, restart = live[going], w[going], z[going], c[going], h[going], restart[going]
+            if isinstance(rng, GroupedRNG):
+                rng.keep(going)
             if len(live) == 0:
                 break
     return steps.astype(np.float64), steps

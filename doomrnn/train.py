@@ -16,7 +16,7 @@ import numpy as np
 
 from estool import fanout
 from estool.argtypes import positive_float
-from doomrnn import MAX_STEPS, MODELS, TEMPERATURE, dream_rollouts, load_world
+from doomrnn import MAX_STEPS, MODELS, TEMPERATURE, GroupedRNG, dream_rollouts, load_world
 from runtime import Controller, exit_on_weights_error
 
 
@@ -25,23 +25,23 @@ def make_evaluator(models_dirs, temperature):
         worlds = [load_world(d) for d in models_dirs]
 
         def evaluate(params, seeds, train_mode, max_len):
+            """All k * e dream episodes of a job as one batch per M."""
             k, e = seeds.shape
+            # One generator per solution, seeded by its episode seeds: a solution dreams the
+            # same episodes whichever worker runs it and however -n and -t split the population.
+            rngs = [np.random.default_rng(np.random.SeedSequence([int(x) for x in seeds[s]])) for s in range(k)]
+            weights = np.repeat(np.asarray(params, np.float32), e, axis=0)           # (k*e, n), solution-major
             # Episode j of each solution is dreamed by M number j % len(worlds), so every
             # solution meets each M equally often and cannot win by exploiting one M's flaws.
-            world_of = np.arange(e) % len(worlds)
+            world_of = np.tile(np.arange(e) % len(worlds), k)                         # (k*e,)
             limit = MAX_STEPS if max_len <= 0 else max_len
-            steps = np.zeros((k, e), np.int64)
-            for s in range(k):
-                # One generator per solution, seeded by its episode seeds: a solution dreams
-                # the same episodes whichever worker runs it and however -n and -t split the
-                # population (with -t 1 this is the generator of the worker's whole job).
-                rng = np.random.default_rng(np.random.SeedSequence([int(x) for x in seeds[s]]))
-                weights = np.repeat(np.asarray(params[s:s + 1], np.float32), e, axis=0)   # (e, n)
-                for i, (rnn, init_mu, init_logvar) in enumerate(worlds):
-                    rows = world_of == i
-                    if rows.any():
-                        _, steps[s, rows] = dream_rollouts(rnn, init_mu, init_logvar, weights[rows], rng,
-                                                           temperature, limit)
+            steps = np.zeros(k * e, np.int64)
+            for i, (rnn, init_mu, init_logvar) in enumerate(worlds):
+                rows = world_of == i
+                if rows.any():
+                    rng = GroupedRNG(rngs, rows.reshape(k, e).sum(axis=1))
+                    _, steps[rows] = dream_rollouts(rnn, init_mu, init_logvar, weights[rows], rng, temperature, limit)
+            steps = steps.reshape(k, e)
             return steps.astype(np.float64), steps
         return evaluate
     return build

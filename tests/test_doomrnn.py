@@ -518,6 +518,24 @@ def test_dream_sampling_skips_the_log_softmax_and_keeps_the_draws(doom):
     assert np.abs(z - z.mean(axis=0)).mean() > 0.1           # draws, not the means
 
 
+def test_a_workers_batch_dreams_each_solutions_own_episodes(doom):
+    """train.py steps all solutions of a job as one batch; GroupedRNG gives each solution the
+    draws of its own generator, so its dream episodes are those it would dream alone."""
+    rnn, mu, logvar = doom.doomrnn.load_world(os.path.join(DOOM, 'tf_models'))
+    rng = np.random.default_rng(0)
+    weights = np.repeat(rng.standard_normal((3, 64 + 2 * 512)).astype(np.float32) * 0.05, 4, axis=0)   # 3 solutions x 4
+
+    def generators():
+        return [np.random.default_rng(s) for s in (7, 8, 9)]
+    _, together = doom.doomrnn.dream_rollouts(rnn, mu, logvar, weights, doom.doomrnn.GroupedRNG(generators(), [4, 4, 4]),
+                                              max_len=150)
+    alone = np.concatenate([doom.doomrnn.dream_rollouts(rnn, mu, logvar, weights[4 * s:4 * s + 4], g, max_len=150)[1]
+                            for s, g in enumerate(generators())])
+    assert np.array_equal(together, alone) and len(set(together.tolist())) > 1
+    draws = doom.doomrnn.GroupedRNG(generators(), [2, 0, 3]).standard_normal((5, 4))
+    assert np.array_equal(draws[2:], np.random.default_rng(9).standard_normal((3, 4)))
+
+
 def test_shipped_agent_has_the_paper_sizes_and_dreams(doom):
     models = os.path.join(DOOM, 'tf_models')
     vae = doom.runtime.VAE.load(os.path.join(models, 'vae.json'))
