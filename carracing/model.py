@@ -127,7 +127,7 @@ def main():
     p.add_argument('--jobs', type=int, default=1,
                    help='norender: episodes run side by side in this many processes (default: %(default)s)')
     p.add_argument('--profile', action='store_true', help='print ms per step in the env and in the agent')
-    args = p.parse_args()
+    args = p.parse_intermixed_args()   # `... log.json --gen 140 0` as well as `... 0 --gen 140`
     if args.episodes < 1 or args.jobs < 1:
         p.error('--episodes and --jobs must be at least 1')
 

@@ -15,21 +15,21 @@ import argparse  # noqa: E402
 import numpy as np
 
 from env import MAX_STEPS, DoomTakeCoverEnv
-from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_params
+from runtime import MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_params
 
 
 class Agent:
     """V + M + C in numpy. act(frame) -> action in [-1, 1], and M's state moves on."""
 
-    def __init__(self, models_dir, params_file):
-        self.vae = VAE.load(os.path.join(models_dir, 'vae.json'))
-        self.rnn = MDNRNN.load(os.path.join(models_dir, 'rnn.json'))
-        if self.vae.z_size != self.rnn.z_size:
-            from runtime import WeightsError
-            raise WeightsError('%s: z size %d, but rnn.json has %d' % (
-                os.path.join(models_dir, 'vae.json'), self.vae.z_size, self.rnn.z_size))
-        self.controller = Controller(self.rnn.z_size, self.rnn.units)
-        self.controller.set_params(load_params(params_file, self.controller.num_params))
+    def __init__(self, vae, rnn):
+        if vae.z_size != rnn.z_size:
+            raise WeightsError('vae.json has z size %d but rnn.json %d' % (vae.z_size, rnn.z_size))
+        self.vae, self.rnn = vae, rnn
+        self.controller = Controller(rnn.z_size, rnn.units)
+
+    @classmethod
+    def load(cls, models_dir='tf_models'):
+        return cls(VAE.load(os.path.join(models_dir, 'vae.json')), MDNRNN.load(os.path.join(models_dir, 'rnn.json')))
 
     def reset(self, rng):
         self.rng = rng
@@ -90,7 +90,8 @@ def main():
     p.add_argument('--seed', type=int, default=0, help='episode seed (default: %(default)s)')
     p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
     args = p.parse_args()
-    agent = exit_on_weights_error(Agent, args.models, args.params_file)
+    agent = exit_on_weights_error(Agent.load, args.models)
+    agent.controller.set_params(exit_on_weights_error(load_params, args.params_file, agent.controller.num_params))
     env = DoomTakeCoverEnv(max_steps=args.max_steps)
     steps = run_episode(agent, env, args.seed, window_shower(agent))
     env.close()

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_initial_z, sample_mdn
+from runtime import MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_initial_z, sample_mdn
 
 TEMPERATURE = 1.25   # > 1 makes the dream noisier than M's fit, so C cannot exploit M's flaws
 MAX_STEPS = 2100
@@ -27,7 +27,6 @@ def load_world(models_dir=MODELS):
     rnn = MDNRNN.load(os.path.join(models_dir, 'rnn.json'))
     mu, logvar = load_initial_z(os.path.join(models_dir, 'initial_z.json'))
     if mu.shape[1] != rnn.z_size:
-        from runtime import WeightsError
         raise WeightsError('%s: z size %d, rnn.json has %d' % (os.path.join(models_dir, 'initial_z.json'),
                                                                mu.shape[1], rnn.z_size))
     return rnn, mu, logvar
@@ -42,11 +41,11 @@ def initial_z(mu, logvar, batch, rng):
 def dream_rollouts(rnn, init_mu, init_logvar, weights, rng, temperature=TEMPERATURE, max_len=MAX_STEPS):
     """Run len(weights) dream episodes together, one controller per row.
 
-    weights (B, z + 2 * units) -> rewards (B,), steps (B,). Every step is one matrix product
-    for all live episodes; finished episodes drop out of the batch.
+    weights (B, z + 2 * units) -> steps survived (B,), which is also each episode's reward (1 per
+    step alive). Every step is one matrix product for all live episodes; finished episodes drop
+    out of the batch.
     """
     batch = len(weights)
-    controller = Controller(rnn.z_size, rnn.units)
     z = initial_z(init_mu, init_logvar, batch, rng)
     c, h = rnn.initial_state(batch)
     restart = np.ones((batch, 1), np.float32)
@@ -54,7 +53,7 @@ def dream_rollouts(rnn, init_mu, init_logvar, weights, rng, temperature=TEMPERAT
     steps = np.zeros(batch, np.int64)
     w = np.asarray(weights, np.float32)
     for _ in range(max_len):
-        action = controller.act_batch(w[live], z, c, h)
+        action = Controller.act_batch(w[live], z, c, h)
         logmix, mean, logstd, done, (c, h) = rnn.step(z, action, restart, (c, h))
         steps[live] += 1
         z = sample_mdn(logmix, mean, logstd, temperature, rng)
@@ -63,7 +62,7 @@ def dream_rollouts(rnn, init_mu, init_logvar, weights, rng, temperature=TEMPERAT
         live, z, c, h, restart = live[going], z[going], c[going], h[going], restart[going]
         if len(live) == 0:
             break
-    return steps.astype(np.float64), steps
+    return steps
 
 
 class DoomCoverRNNEnv(gym.Env):

@@ -37,7 +37,7 @@ def make_evaluator(models_dirs, temperature):
             for i, (rnn, init_mu, init_logvar) in enumerate(worlds):
                 rows = world_of == i
                 if rows.any():
-                    _, steps[rows] = dream_rollouts(rnn, init_mu, init_logvar, weights[rows], rng, temperature, limit)
+                    steps[rows] = dream_rollouts(rnn, init_mu, init_logvar, weights[rows], rng, temperature, limit)
             return steps.reshape(k, e).astype(np.float64), steps.reshape(k, e)
         return evaluate
     return build

@@ -35,12 +35,7 @@ def load_history(prefix):
     if os.path.exists(prefix + '.hist_best.json'):
         with open(prefix + '.hist_best.json') as f:
             # [gen, seconds, "improvement", x, "curr", y, "prev", z, "best", w]
-            evals = [dict(gen=r[0], seconds=r[1], curr=r[5]) for r in json.load(f)]
-    # Not the logged "best": a run that --resume rebuilds from its logs restarts that at
-    # best.json's score, which can be below an earlier evaluation.
-    best = float('-inf')
-    for e in evals:
-        best = e['best'] = max(best, e['curr'])
+            evals = [dict(gen=r[0], seconds=r[1], curr=r[5], best=r[9]) for r in json.load(f)]
     return hist, evals
 
 
