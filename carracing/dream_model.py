@@ -46,11 +46,12 @@ def dream_steps(env, controller, seed, steps, actions=None):
 
 
 def make_dream(params_file, vae='vae/vae.json', rnn='rnn/rnn.json', initial_z='initial_z/initial_z.json',
-               temperature=1.0, steps=1000):
-    """-> (CarRacingDreamEnv, Controller with the params of params_file); raises WeightsError."""
+               temperature=1.0, steps=1000, gen=None):
+    """-> (CarRacingDreamEnv, Controller with the params of params_file, or with gen, of that
+    generation's evaluated mean in a .log.json); raises WeightsError."""
     env = CarRacingDreamEnv(vae, rnn, initial_z, temperature, steps)
     controller = Controller(env.rnn.z_size, env.rnn.units)
-    controller.set_params(load_params(params_file, controller.num_params))
+    controller.set_params(load_params(params_file, controller.num_params, gen))
     return env, controller
 
 
@@ -64,7 +65,10 @@ def dream_pictures(params_file, seed=0, temperature=1.0, steps=1000, every=1, sc
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('params_file', help='controller log: log/<name>.best.json or log/<name>.json')
+    p.add_argument('params_file', help='controller log: log/<name>.best.json, log/<name>.json, '
+                                       'or log/<name>.log.json with --gen')
+    p.add_argument('--gen', type=int,
+                   help='with a .log.json: drive with the mean that train.py evaluated at this generation')
     p.add_argument('--vae', default='vae/vae.json', help='V weights (default: %(default)s)')
     p.add_argument('--rnn', default='rnn/rnn.json', help='M weights (default: %(default)s)')
     p.add_argument('--initial_z', default='initial_z/initial_z.json', help='starting z (default: %(default)s)')
@@ -73,13 +77,13 @@ def main():
     p.add_argument('--seed', type=int, default=0, help='dream seed (default: %(default)s)')
     p.add_argument('--no_window', action='store_true', help='no window and no file: print statistics only')
     recording.add_recording_arguments(p, PICTURE_SCALE)
-    args = p.parse_args()
+    args = p.parse_intermixed_args()
     if args.no_window and args.save:
         p.error('--no_window and --save: --save alone opens no window')
     recording.check_arguments(p, args)
 
     env, controller = exit_on_weights_error(make_dream, args.params_file, args.vae, args.rnn, args.initial_z,
-                                            args.temperature, args.steps)
+                                            args.temperature, args.steps, args.gen)
     actions, brightness = [], []
 
     def pictures():

@@ -181,7 +181,6 @@ def play(max_steps=MAX_STEPS, seed=None, events=None, fps=50):
     """Drive with the arrow keys in a pygame window; prints the score as it goes.
     events: optional callable(step) -> pygame events to post (for tests).
     Returns (total_reward, steps, actions (steps, 3))."""
-    import pygame
     env = CarRacingEnv(render_mode='human', max_steps=max_steps)
     env.reset(seed=seed)
     keys = {pygame.K_LEFT: 'left', pygame.K_RIGHT: 'right', pygame.K_UP: 'up', pygame.K_DOWN: 'down'}

@@ -257,7 +257,7 @@ def main():
                         'scores then differ from the one-at-a-time replay in float rounding (see README) (default: %(default)s)')
     p.add_argument('--profile', action='store_true', help='print ms per step in the env and in the agent')
     recording.add_recording_arguments(p, PICTURE_SCALE)
-    args = p.parse_args()
+    args = p.parse_intermixed_args()   # `... log.json --gen 140 0` as well as `... 0 --gen 140`
     if args.episodes < 1 or args.jobs < 1 or args.batch < 1:
         p.error('--episodes, --jobs and --batch must be at least 1')
     if args.mode == 'render':

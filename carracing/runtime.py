@@ -206,7 +206,7 @@ class MDNRNN:
         if len(arrays) != 4:
             raise WeightsError('%s: %d arrays, expected 4 (output_w, output_b, lstm_kernel, lstm_bias)'
                                % (path, len(arrays)))
-        units = arrays[0].shape[0]
+        units = arrays[0].shape[0] if arrays[0].ndim == 2 else 0
         z_size = arrays[0].shape[1] // (3 * num_mixture) if arrays[0].ndim == 2 else 0
         check_shapes(path, arrays, rnn_shapes(z_size, units, num_mixture))
         self.out_w, self.out_b, self.kernel, self.bias = arrays

@@ -34,7 +34,7 @@ def dream_us_per_step(world, params, batch, steps, rng):
     done, seconds = 0, 0.0
     while done < steps:
         start = time.process_time()
-        _, episode_steps = dream_rollouts(rnn, init_mu, init_logvar, weights, rng, max_len=max(1, steps // batch))
+        episode_steps = dream_rollouts(rnn, init_mu, init_logvar, weights, rng, max_len=max(1, steps // batch))
         seconds += time.process_time() - start
         done += int(episode_steps.sum())
     return 1e6 * seconds / done

@@ -18,7 +18,7 @@ import numpy as np
 
 from env import MAX_STEPS, DoomTakeCoverEnv
 from estool import recording
-from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_params
+from runtime import MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_params
 
 
 FPS = 35            # the game's tics per second: one step is one tic
@@ -28,15 +28,15 @@ PICTURE_SCALE = 1   # the window: 800 x 240
 class Agent:
     """V + M + C in numpy. act(frame) -> action in [-1, 1], and M's state moves on."""
 
-    def __init__(self, models_dir, params_file):
-        self.vae = VAE.load(os.path.join(models_dir, 'vae.json'))
-        self.rnn = MDNRNN.load(os.path.join(models_dir, 'rnn.json'))
-        if self.vae.z_size != self.rnn.z_size:
-            from runtime import WeightsError
-            raise WeightsError('%s: z size %d, but rnn.json has %d' % (
-                os.path.join(models_dir, 'vae.json'), self.vae.z_size, self.rnn.z_size))
-        self.controller = Controller(self.rnn.z_size, self.rnn.units)
-        self.controller.set_params(load_params(params_file, self.controller.num_params))
+    def __init__(self, vae, rnn):
+        if vae.z_size != rnn.z_size:
+            raise WeightsError('vae.json has z size %d but rnn.json %d' % (vae.z_size, rnn.z_size))
+        self.vae, self.rnn = vae, rnn
+        self.controller = Controller(rnn.z_size, rnn.units)
+
+    @classmethod
+    def load(cls, models_dir='tf_models'):
+        return cls(VAE.load(os.path.join(models_dir, 'vae.json')), MDNRNN.load(os.path.join(models_dir, 'rnn.json')))
 
     def reset(self, rng):
         self.rng = rng
@@ -92,11 +92,12 @@ def episode_pictures(agent, env, seed, stats=None):
         yield picture(agent, screen, frame, z)
 
 
-def replay_pictures(params_file, seed=0, max_steps=MAX_STEPS, every=1, scale=1.0, models_dir='tf_models'):
+def replay_pictures(params_file, seed=0, max_steps=MAX_STEPS, every=1, scale=1.0, models_dir='tf_models', gen=None):
     """One episode's pictures for a notebook, as `model.py doomreal render --save` writes them
     (run from doomrnn/). -> (pictures (n, H, W, 3) uint8, steps survived). Show with
     `IPython.display.Image(data=recording.gif_bytes(pictures, FPS / every))`."""
-    agent = Agent(models_dir, params_file)
+    agent = Agent.load(models_dir)
+    agent.controller.set_params(load_params(params_file, agent.controller.num_params, gen))
     env = DoomTakeCoverEnv(max_steps=max_steps)
     stats = {}
     try:
@@ -126,7 +127,8 @@ def main():
     recording.add_recording_arguments(p, PICTURE_SCALE)
     args = p.parse_args()
     recording.check_arguments(p, args)
-    agent = exit_on_weights_error(Agent, args.models, args.params_file)
+    agent = exit_on_weights_error(Agent.load, args.models)
+    agent.controller.set_params(exit_on_weights_error(load_params, args.params_file, agent.controller.num_params))
     env = DoomTakeCoverEnv(max_steps=args.max_steps)
     try:
         steps = render(agent, env, args.seed, args)

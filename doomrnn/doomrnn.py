@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from estool.argtypes import positive_float
-from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_initial_z
+from runtime import MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_initial_z
 
 TEMPERATURE = 1.25   # > 1 makes the dream noisier than M's fit, so C cannot exploit M's flaws
 MAX_STEPS = 2100
@@ -28,7 +28,6 @@ def load_world(models_dir=MODELS):
     rnn = MDNRNN.load(os.path.join(models_dir, 'rnn.json'))
     mu, logvar = load_initial_z(os.path.join(models_dir, 'initial_z.json'))
     if mu.shape[1] != rnn.z_size:
-        from runtime import WeightsError
         raise WeightsError('%s: z size %d, rnn.json has %d' % (os.path.join(models_dir, 'initial_z.json'),
                                                                mu.shape[1], rnn.z_size))
     return rnn, mu, logvar
@@ -77,12 +76,12 @@ def initial_z(mu, logvar, batch, rng):
 def dream_rollouts(rnn, init_mu, init_logvar, weights, rng, temperature=TEMPERATURE, max_len=MAX_STEPS):
     """Run len(weights) dream episodes together, one controller per row.
 
-    weights (B, z + 2 * units) -> rewards (B,), steps (B,). Every step is one matrix product
-    for all live episodes; finished episodes drop out of the batch. rng: a np.random.Generator,
-    or a GroupedRNG whose groups are consecutive rows of weights.
+    weights (B, z + 2 * units) -> steps survived (B,), which is also each episode's reward (1 per
+    step alive). Every step is one matrix product for all live episodes; finished episodes drop
+    out of the batch. rng: a np.random.Generator, or a GroupedRNG whose groups are consecutive
+    rows of weights.
     """
     batch = len(weights)
-    controller = Controller(rnn.z_size, rnn.units)
     z = initial_z(init_mu, init_logvar, batch, rng)
     c, h = rnn.initial_state(batch)
     restart = np.ones((batch, 1), np.float32)
@@ -93,7 +92,7 @@ def dream_rollouts(rnn, init_mu, init_logvar, weights, rng, temperature=TEMPERAT
     head = np.empty((batch, rnn.out_w.shape[1]), np.float32)
     for _ in range(max_len):
         n = len(live)
-        action = controller.act_batch(w, z, c, h)
+        action = Controller.act_batch(w, z, c, h)
         c, h = rnn.lstm(z, action, restart, (c, h), gates[:n])
         steps[live] += 1
         z, done = rnn.sample(h, temperature, rng, head[:n])
@@ -105,7 +104,7 @@ def dream_rollouts(rnn, init_mu, init_logvar, weights, rng, temperature=TEMPERAT
                 rng.keep(going)
             if len(live) == 0:
                 break
-    return steps.astype(np.float64), steps
+    return steps
 
 
 class DoomCoverRNNEnv(gym.Env):

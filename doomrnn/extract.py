@@ -84,8 +84,9 @@ def main():
     agent = None
     if args.params:
         from doomreal import Agent
-        from runtime import exit_on_weights_error
-        agent = exit_on_weights_error(Agent, args.models, args.params)
+        from runtime import exit_on_weights_error, load_params
+        agent = exit_on_weights_error(Agent.load, args.models)
+        agent.controller.set_params(exit_on_weights_error(load_params, args.params, agent.controller.num_params))
         mean_params = agent.controller.weight.ravel().copy()
 
     os.makedirs(args.record_dir, exist_ok=True)

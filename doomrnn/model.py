@@ -24,9 +24,10 @@ import sys  # noqa: E402
 
 import numpy as np
 
-from doomrnn import MAX_STEPS, MODELS, TEMPERATURE
+from doomrnn import MAX_STEPS, MODELS, TEMPERATURE, DoomCoverRNNEnv, dream_rollouts, load_world
 from estool import recording
 from estool.argtypes import nonnegative_int, positive_float, positive_int
+from runtime import Controller, exit_on_weights_error, load_params
 
 FPS = 35   # the game's tics per second; the dream steps one tic at a time too
 DREAM_SCALE = 8   # the dream window: 512 x 512
@@ -43,14 +44,17 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('world', choices=['doomreal', 'doomrnn'], help='the real game or the dream')
     p.add_argument('mode', choices=['render', 'norender'], help='one episode in a window, or scores only')
-    p.add_argument('params_file', help='controller log: log/<name>.best.json ([params, reward]) or log/<name>.json')
+    p.add_argument('params_file', help='controller log: log/<name>.best.json ([params, reward]), log/<name>.json, '
+                                       'or log/<name>.log.json with --gen')
     p.add_argument('seed', nargs='?', type=nonnegative_int, default=0, help='seed of the first episode (default: %(default)s)')
     p.add_argument('--episodes', type=positive_int, default=100, help='episodes in norender mode (default: %(default)s)')
     p.add_argument('--models', default=MODELS, help='folder with vae.json, rnn.json, initial_z.json (default: %(default)s)')
     p.add_argument('--temperature', type=positive_float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
     p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
+    p.add_argument('--gen', type=nonnegative_int,
+                   help='with a .log.json: replay the mean that train.py evaluated at this generation')
     recording.add_recording_arguments(p, None, '1 in doomreal, %d in doomrnn' % DREAM_SCALE)
-    args = p.parse_args()
+    args = p.parse_intermixed_args()   # `... log.json --gen 50 0` as well as `... 0 --gen 50`
     if args.scale is None:
         args.scale = 1.0 if args.world == 'doomreal' else DREAM_SCALE
     if args.mode == 'render':
@@ -58,12 +62,13 @@ def main():
     elif args.save:
         p.error('--save records render mode (model.py %s render ... --save PATH)' % args.world)
 
-    from runtime import Controller, exit_on_weights_error, load_params
     episodes = 1 if args.mode == 'render' else args.episodes
     if args.world == 'doomreal':
         from doomreal import Agent, render, run_episode
         from env import DoomTakeCoverEnv
-        agent = exit_on_weights_error(Agent, args.models, args.params_file)
+        agent = exit_on_weights_error(Agent.load, args.models)
+        agent.controller.set_params(
+            exit_on_weights_error(load_params, args.params_file, agent.controller.num_params, args.gen))
         env = DoomTakeCoverEnv(max_steps=args.max_steps)
         scores = []
         try:
@@ -77,9 +82,9 @@ def main():
             interrupted(scores)
         env.close()
     else:
-        from doomrnn import dream_rollouts, load_world
         rnn, init_mu, init_logvar = exit_on_weights_error(load_world, args.models)
-        params = exit_on_weights_error(load_params, args.params_file, Controller(rnn.z_size, rnn.units).num_params)
+        params = exit_on_weights_error(load_params, args.params_file, Controller(rnn.z_size, rnn.units).num_params,
+                                       args.gen)
         scores = []
         try:
             for i in range(episodes):  # one episode per seed, so scores do not depend on batching
@@ -87,7 +92,7 @@ def main():
                     steps = exit_on_weights_error(play_with_controller, args, params)
                 else:
                     steps = dream_rollouts(rnn, init_mu, init_logvar, params[None], np.random.default_rng(args.seed + i),
-                                           args.temperature, args.max_steps)[1][0]
+                                           args.temperature, args.max_steps)[0]
                 scores.append(int(steps))
                 print('episode %d score %d' % (i, scores[-1]), flush=True)
         except KeyboardInterrupt:
@@ -113,8 +118,6 @@ def dream_steps(env, controller, seed, stats=None):
 
 
 def _dream_env(models, params, temperature, max_steps):
-    from doomrnn import DoomCoverRNNEnv
-    from runtime import Controller
     env = DoomCoverRNNEnv(models, temperature, render_mode='rgb_array', max_steps=max_steps)
     controller = Controller(env.rnn.z_size, env.rnn.units)
     controller.set_params(params)
@@ -125,8 +128,6 @@ def dream_pictures(params_file, seed=0, temperature=TEMPERATURE, max_steps=MAX_S
                    models_dir=MODELS):
     """One dream episode's pictures for a notebook, as `model.py doomrnn render --save` writes
     them (run from doomrnn/). -> (pictures (n, H, W, 3) uint8, steps survived)."""
-    from doomrnn import load_world
-    from runtime import Controller, load_params
     rnn = load_world(models_dir)[0]
     env, controller = _dream_env(models_dir, load_params(params_file, Controller(rnn.z_size, rnn.units).num_params),
                                  temperature, max_steps)

@@ -50,10 +50,10 @@ class MDNRNN(keras.Model):
         self.lstm = layers.RNN(self.cell, return_sequences=True, return_state=True)
         self.out = layers.Dense(1 + z_size * 3 * num_mixture, name='output')
 
-    def call(self, x, initial_state=None, return_state=False):
-        h, h_last, c_last = self.lstm(x, initial_state=initial_state)
+    def call(self, x, return_state=False):
+        h, h_last, c_last = self.lstm(x)
         y = self.out(h)
-        return (y, h, h_last, c_last) if return_state else y
+        return (y, h_last, c_last) if return_state else y
 
     def export_arrays(self):
         """[lstm_kernel, lstm_bias, output_w, output_b], the 2018 rnn.json order."""

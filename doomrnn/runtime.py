@@ -151,7 +151,7 @@ class VAE:
     """V: 64x64x3 frames <-> z. Sizes come from the weights."""
 
     def __init__(self, arrays, path='vae.json'):
-        z_size = arrays[8].shape[1] if len(arrays) > 8 else 0
+        z_size = arrays[8].shape[1] if len(arrays) > 8 and arrays[8].ndim == 2 else 0
         _check(path, arrays, [(n + s, shape) for n, ks, bs in vae_shapes(z_size)
                               for s, shape in (('.kernel', ks), ('.bias', bs))])
         self.z_size = z_size
@@ -197,8 +197,8 @@ class MDNRNN:
         if len(arrays) != 4:
             raise WeightsError('%s: %d arrays, expected 4 (lstm_kernel, lstm_bias, output_w, output_b)'
                                % (path, len(arrays)))
-        units = arrays[0].shape[1] // 4
-        z_size = (arrays[2].shape[1] - 1) // (3 * num_mixture)
+        units = arrays[0].shape[1] // 4 if arrays[0].ndim == 2 else 0
+        z_size = (arrays[2].shape[1] - 1) // (3 * num_mixture) if arrays[2].ndim == 2 else 0
         _check(path, arrays, rnn_shapes(z_size, units, num_mixture, action_size))
         self.kernel, self.bias, self.out_w, self.out_b = arrays
         self.z_size, self.units, self.num_mixture = z_size, units, num_mixture
@@ -318,22 +318,35 @@ class Controller:
         """(B, z), (B, units), (B, units) -> action (B, 1) in [-1, 1]."""
         return np.tanh(np.concatenate([z, c, h], axis=1) @ self.weight)
 
-    def act_batch(self, weights, z, c, h):
-        """Each row its own controller: weights (B, input_size) -> (B, 1)."""
+    @staticmethod
+    def act_batch(weights, z, c, h):
+        """Each row its own controller, given as a row of weights (B, input_size) -> (B, 1)."""
         x = np.concatenate([z, c, h], axis=1)
         return np.tanh(np.einsum('bi,bi->b', x, weights))[:, None]
 
 
-def load_params(path, num_params):
-    """First entry of a controller log ([params] or [params, reward]) -> (num_params,)."""
-    made_by = 'train.py (log/*.json)'
+def load_params(path, num_params, gen=None):
+    """A controller log's params -> (num_params,): the first entry of [params] or [params, reward]
+    (.json, .best.json), or with gen, the mean evaluated at that generation in a .log.json
+    (rows [gen, eval_reward, params])."""
     if not os.path.exists(path):
-        raise WeightsError('%s: no such file (made by %s); expected %d params' % (path, made_by, num_params))
+        raise WeightsError('%s: no such file (made by train.py in log/); expected %d params' % (path, num_params))
     try:
         with open(path) as f:
-            params = np.asarray(json.load(f)[0], dtype=np.float32)
+            data = json.load(f)
+        rows = None if gen is None else {int(row[0]): row[2] for row in data}
+        params = np.asarray(data[0] if gen is None else rows.get(gen, []), dtype=np.float32)
     except (ValueError, TypeError, IndexError, KeyError) as e:
-        raise WeightsError('%s: malformed (%s); expected [params (%d), ...]' % (path, type(e).__name__, num_params))
+        if gen is not None:
+            expected = 'rows [gen, eval_reward, params], as in a .log.json'
+        elif path.endswith('.log.json'):
+            expected = '[params (%d), ...]; a .log.json needs a generation (model.py --gen)' % num_params
+        else:
+            expected = '[params (%d), ...]' % num_params
+        raise WeightsError('%s: malformed (%s); expected %s' % (path, type(e).__name__, expected))
+    if gen is not None and gen not in rows:
+        raise WeightsError('%s: no evaluation at generation %d (logged: %s)' % (
+            path, gen, ', '.join(map(str, sorted(rows))) or 'none'))
     if params.ndim != 1:
         raise WeightsError('%s: params of shape %s, expected a flat list of %d' % (path, params.shape, num_params))
     if params.shape != (num_params,):

@@ -40,7 +40,7 @@ def make_evaluator(models_dirs, temperature):
                 rows = world_of == i
                 if rows.any():
                     rng = GroupedRNG(rngs, rows.reshape(k, e).sum(axis=1))
-                    _, steps[rows] = dream_rollouts(rnn, init_mu, init_logvar, weights[rows], rng, temperature, limit)
+                    steps[rows] = dream_rollouts(rnn, init_mu, init_logvar, weights[rows], rng, temperature, limit)
             steps = steps.reshape(k, e)
             return steps.astype(np.float64), steps
         return evaluate

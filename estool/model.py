@@ -79,7 +79,7 @@ def load_params(path, num_params):
     return params
 
 
-def simulate(model, env, seed, max_len=-1, render=False):
+def simulate(model, env, seed, max_len=-1):
     """One episode -> (total_reward, steps)."""
     obs, _ = env.reset(seed=int(seed))
     max_len = model.game.max_steps if max_len is None or max_len <= 0 else max_len

@@ -52,13 +52,9 @@ def load_history(prefix):
                      'rows [gen, seconds, avg, min, max, std, rms_stdev, mean_steps, max_steps]')
     evals = []
     if os.path.exists(prefix + '.hist_best.json'):
-        evals = read_rows(prefix + '.hist_best.json', lambda r: dict(zip(('gen', 'seconds', 'curr'), numbers(r, (0, 1, 5)))),
+        evals = read_rows(prefix + '.hist_best.json',
+                          lambda r: dict(zip(('gen', 'seconds', 'curr', 'best'), numbers(r, (0, 1, 5, 9)))),
                           'rows [gen, seconds, "improvement", x, "curr", y, "prev", z, "best", w]')
-    # Not the logged "best": a run that --resume rebuilds from its logs restarts that at
-    # best.json's score, which can be below an earlier evaluation.
-    best = float('-inf')
-    for e in evals:
-        best = e['best'] = max(best, e['curr'])
     return hist, evals
 
 

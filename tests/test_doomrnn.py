@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from conftest import ROOT, folder_modules, run_script
+from conftest import DOOM, ROOT, Z, UNITS, folder_modules, run_script
 
-DOOM = os.path.join(ROOT, 'doomrnn')
 REFERENCE = os.path.join(ROOT, '..', 'shared', 'reference-2018', 'doomrnn')
 MODULES = ['runtime', 'env', 'vae', 'rnn', 'doomrnn', 'doomreal', 'vae_train', 'series', 'rnn_train', 'train']
-Z, UNITS = 8, 16   # toy sizes for the pipeline
 
 
 @pytest.fixture(scope='module')
@@ -25,26 +23,8 @@ def doom():
 
 
 @pytest.fixture(scope='module')
-def pipeline(tmp_path_factory):
-    """extract -> vae_train -> series -> rnn_train at toy size, through the scripts."""
-    d = tmp_path_factory.mktemp('doom')
-    out = {}
-    out['extract'] = run_script(['extract.py', '--episodes', '4', '--seed', '0', '--max_frames', '120',
-                                 '--min_frames', '30', '--record_dir', str(d / 'record')], DOOM).stdout
-    out['vae'] = run_script(['vae_train.py', '--record_dir', str(d / 'record'), '--out_dir', str(d / 'tf_vae'),
-                             '--z_size', str(Z), '--batch_size', '20', '--epochs', '2', '--max_steps', '6',
-                             '--checkpoint_every', '3'], DOOM).stdout
-    out['series'] = run_script(['series.py', '--record_dir', str(d / 'record'), '--vae', str(d / 'tf_vae' / 'vae.json'),
-                                '--out', str(d / 'series' / 'series.npz')], DOOM).stdout
-    out['rnn'] = run_script(['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--out_dir',
-                             str(d / 'tf_rnn'), '--initial_z_dir', str(d / 'tf_initial_z'), '--units', str(UNITS),
-                             '--seq_len', '40', '--batch_size', '4', '--steps', '10', '--checkpoint_every', '5'],
-                            DOOM).stdout
-    models = d / 'tf_models'
-    models.mkdir()
-    for src in ('tf_vae/vae.json', 'tf_rnn/rnn.json', 'tf_initial_z/initial_z.json'):
-        shutil.copy(d / src, models)
-    return d, out
+def pipeline(doom_pipeline):
+    return doom_pipeline
 
 
 def load(path):
@@ -127,44 +107,6 @@ def test_extract_drops_short_episodes_and_resumes(tmp_path):
     assert 'kept 1' in out and 'skipped 1 already on disk' in out
 
 
-def test_vae_json_has_the_2018_layout(pipeline, doom):
-    d, out = pipeline
-    arrays = doom.runtime.load_json_weights(str(d / 'tf_vae' / 'vae.json'), 'test')
-    shapes = [a.shape for a in arrays]
-    assert shapes[:2] == [(4, 4, 3, 32), (32,)] and shapes[6] == (4, 4, 128, 256)
-    assert shapes[8:14] == [(1024, Z), (Z,), (1024, Z), (Z,), (Z, 1024), (1024,)]
-    assert shapes[14] == (5, 5, 128, 1024) and shapes[20] == (6, 6, 3, 32) and len(shapes) == 22
-    with open(d / 'tf_vae' / 'vae.json') as f:
-        raw = json.load(f)
-    assert isinstance(raw[0][0][0][0][0], int)          # stored as round(x * 10000)
-    assert 'epoch 1 ' in out['vae'] and load(d / 'tf_vae' / 'args.json')['z_size'] == Z
-
-
-def test_vae_train_resumes_from_its_checkpoint(pipeline, tmp_path):
-    d, _ = pipeline
-    shutil.copytree(d / 'tf_vae', tmp_path / 'tf_vae')
-    before = load(tmp_path / 'tf_vae' / 'ckpt_state.json')
-    assert before['step'] == 6
-    out = run_script(['vae_train.py', '--record_dir', str(d / 'record'), '--out_dir', str(tmp_path / 'tf_vae'),
-                      '--z_size', str(Z), '--batch_size', '20', '--epochs', '2', '--max_steps', '8', '--resume'],
-                     DOOM).stdout
-    assert 'resumed at epoch' in out
-    assert load(tmp_path / 'tf_vae' / 'ckpt_state.json')['step'] == 8
-
-
-def test_corrupt_record_is_skipped_and_counted(pipeline, tmp_path):
-    d, _ = pipeline
-    record = tmp_path / 'record'
-    shutil.copytree(d / 'record', record)
-    data = (record / '1.npz').read_bytes()
-    (record / '1.npz').write_bytes(data[:len(data) // 2])       # a truncated download / killed write
-    out = run_script(['series.py', '--record_dir', str(record), '--vae', str(d / 'tf_vae' / 'vae.json'),
-                      '--out', str(tmp_path / 'series.npz')], DOOM)
-    assert 'skipped 1 unreadable' in out.stdout and '1.npz' in out.stderr
-    with np.load(tmp_path / 'series.npz') as s:
-        assert len(s['lengths']) == 3
-
-
 def test_series_encodes_every_episode(pipeline):
     d, out = pipeline
     with np.load(d / 'series' / 'series.npz') as s:
@@ -172,24 +114,6 @@ def test_series_encodes_every_episode(pipeline):
     assert mu.dtype == np.float16 and mu.shape == (lengths.sum(), Z) and logvar.shape == mu.shape
     assert action.shape == (lengths.sum(), 1) and len(lengths) == 4
     assert np.isfinite(mu.astype(np.float32)).all()
-
-
-def test_rnn_json_and_initial_z_have_the_2018_layout(pipeline, doom):
-    d, out = pipeline
-    arrays = doom.runtime.load_json_weights(str(d / 'tf_rnn' / 'rnn.json'), 'test')
-    assert [a.shape for a in arrays] == [(Z + 2 + UNITS, 4 * UNITS), (4 * UNITS,), (UNITS, 1 + Z * 15), (1 + Z * 15,)]
-    mu, logvar = doom.runtime.load_initial_z(str(d / 'tf_initial_z' / 'initial_z.json'))
-    assert mu.shape == (4, Z) and logvar.shape == (4, Z)
-    assert 'step 10 ' in out['rnn']
-
-
-def test_rnn_train_resumes(pipeline, tmp_path):
-    d, _ = pipeline
-    shutil.copytree(d / 'tf_rnn', tmp_path / 'tf_rnn')
-    out = run_script(['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--out_dir', str(tmp_path / 'tf_rnn'),
-                      '--initial_z_dir', str(tmp_path / 'z'), '--units', str(UNITS), '--seq_len', '40',
-                      '--batch_size', '4', '--steps', '12', '--checkpoint_every', '5', '--resume'], DOOM).stdout
-    assert 'resumed at step 10' in out and 'step 12 ' in out
 
 
 def test_rnn_train_init_starts_from_the_given_weights(pipeline, tmp_path):
@@ -349,43 +273,6 @@ def test_mismatched_weights_name_file_and_shape(pipeline, tmp_path):
 
 # ---------------------------------------------------------------- numerics
 
-def test_json_round_trip_and_numpy_matches_keras(doom, tmp_path):
-    """Same weights (through the JSON layout) give the same V and M in numpy and Keras."""
-    from keras import ops
-    rt = doom.runtime
-    vae = doom.vae.build_vae(Z, seed=1)
-    rt.save_json_weights(str(tmp_path / 'vae.json'), vae.export_arrays())
-    arrays = rt.load_json_weights(str(tmp_path / 'vae.json'), 'test')
-    for a, b in zip(arrays, vae.export_arrays()):
-        assert np.abs(a - b).max() <= 0.5 / rt.SCALE + 1e-7   # rounding to 4 decimals only
-    vae.import_arrays(arrays)
-    frames = np.random.default_rng(0).integers(0, 256, (5, 64, 64, 3)).astype(np.uint8)
-    mu, logvar = (ops.convert_to_numpy(t) for t in vae.encode(frames.astype(np.float32) / 255))
-    np_mu, np_logvar = rt.VAE(arrays).encode_mu_logvar(frames)
-    assert np.abs(mu - np_mu).max() < 1e-4 and np.abs(logvar - np_logvar).max() < 1e-4
-    assert np.abs(ops.convert_to_numpy(vae.decode(mu)) - rt.VAE(arrays).decode(np_mu)).max() < 1e-4
-
-    rnn = doom.rnn.build_rnn(Z, UNITS)
-    rt.save_json_weights(str(tmp_path / 'rnn.json'), rnn.export_arrays())
-    arrays = rt.load_json_weights(str(tmp_path / 'rnn.json'), 'test')
-    rnn.import_arrays(arrays)
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((3, 12, Z + 2)).astype(np.float32)
-    x[..., -1] = 0
-    x[1, 5, -1] = 1                                     # a restart inside a sequence
-    y, _, h_last, c_last = (ops.convert_to_numpy(t) for t in rnn(x, return_state=True))
-    m = rt.MDNRNN(arrays)
-    state = m.initial_state(3)
-    for t in range(12):
-        logmix, mean, logstd, done, state = m.step(x[:, t, :Z], x[:, t, Z:Z + 1], x[:, t, Z + 1:], state)
-        params = y[:, t, 1:].reshape(3, Z, 15)
-        ref_logmix = params[..., :5] - np.log(np.exp(params[..., :5]).sum(-1, keepdims=True))
-        assert np.abs(logmix - ref_logmix).max() < 1e-4
-        assert np.abs(mean - params[..., 5:10]).max() < 1e-4 and np.abs(logstd - params[..., 10:]).max() < 1e-4
-        assert np.abs(done - y[:, t, 0]).max() < 1e-4
-    assert np.abs(state[1] - h_last).max() < 1e-4 and np.abs(state[0] - c_last).max() < 1e-4
-
-
 def test_restart_zeroes_the_lstm_state(doom):
     rt = doom.runtime
     rng = np.random.default_rng(2)
@@ -458,10 +345,10 @@ def test_dream_ends_on_the_restart_logit(doom):
     init = (np.zeros((3, Z), np.float32), np.zeros((3, Z), np.float32))
     weights = rng.standard_normal((4, Z + 2 * UNITS))
     arrays[3][0] = 5.0                                               # M says "dead" at once
-    _, steps = dream.dream_rollouts(rt.MDNRNN(arrays), *init, weights, rng)
+    steps = dream.dream_rollouts(rt.MDNRNN(arrays), *init, weights, rng)
     assert list(steps) == [1, 1, 1, 1]
     arrays[3][0] = -5.0                                              # M never ends the episode
-    _, steps = dream.dream_rollouts(rt.MDNRNN(arrays), *init, weights, rng, max_len=30)
+    steps = dream.dream_rollouts(rt.MDNRNN(arrays), *init, weights, rng, max_len=30)
     assert list(steps) == [30, 30, 30, 30]
 
 
@@ -484,24 +371,10 @@ def test_reference_2018_files_load_unchanged(doom):
     assert all(row[2::2] == ['improvement', 'curr', 'prev', 'best'] for row in hist_best)
 
 
-def test_notebooks_execute(pipeline):
-    from test_estool_train import execute_notebook, outputs_text
-    d, _ = pipeline
-    log_prefix = os.path.join(str(d), 'log', 'doomrnn.cma.2.4')
-    if not os.path.exists(log_prefix + '.hist.json'):
-        run_script(['train.py', '--models', str(d / 'tf_models'), '-n', '2', '-t', '2', '-e', '2', '--max_gen', '2',
-                    '--eval_steps', '1', '--log_dir', str(d / 'log')], DOOM)
-    nb = execute_notebook(os.path.join(DOOM, 'vae_test.ipynb'),
-                          'VAE_JSON = %r\nRECORD_DIR = %r\nNUM_FRAMES = 4\nSEED = 0'
-                          % (str(d / 'tf_vae' / 'vae.json'), str(d / 'record')))
-    assert 'z size %d' % Z in outputs_text(nb)
-    nb = execute_notebook(os.path.join(DOOM, 'plot_training_progress.ipynb'), 'LOG_PREFIX = %r' % log_prefix)
-    assert '2 generations' in outputs_text(nb)
-
-
 # ---------------------------------------------------------------- the shipped agent
 
-SHIPPED = os.path.join(DOOM, 'log', 'doomrnn.cma.16.64.best.json')
+# The shipped controller: generation 50's mean, picked on validation seeds (README's replay command).
+SHIPPED, SHIPPED_GEN = os.path.join(DOOM, 'log', 'doomrnn.cma.16.64.log.json'), 50
 
 
 def test_dream_sampling_skips_the_log_softmax_and_keeps_the_draws(doom):
@@ -527,9 +400,9 @@ def test_a_workers_batch_dreams_each_solutions_own_episodes(doom):
 
     def generators():
         return [np.random.default_rng(s) for s in (7, 8, 9)]
-    _, together = doom.doomrnn.dream_rollouts(rnn, mu, logvar, weights, doom.doomrnn.GroupedRNG(generators(), [4, 4, 4]),
+    together = doom.doomrnn.dream_rollouts(rnn, mu, logvar, weights, doom.doomrnn.GroupedRNG(generators(), [4, 4, 4]),
                                               max_len=150)
-    alone = np.concatenate([doom.doomrnn.dream_rollouts(rnn, mu, logvar, weights[4 * s:4 * s + 4], g, max_len=150)[1]
+    alone = np.concatenate([doom.doomrnn.dream_rollouts(rnn, mu, logvar, weights[4 * s:4 * s + 4], g, max_len=150)
                             for s, g in enumerate(generators())])
     assert np.array_equal(together, alone) and len(set(together.tolist())) > 1
     draws = doom.doomrnn.GroupedRNG(generators(), [2, 0, 3]).standard_normal((5, 4))
@@ -543,7 +416,7 @@ def test_shipped_agent_has_the_paper_sizes_and_dreams(doom):
     assert (vae.z_size, rnn.z_size, rnn.units, rnn.num_mixture) == (64, 64, 512, 5)
     assert init_mu.shape == init_logvar.shape and init_mu.shape[1] == 64 and len(init_mu) >= 100
     controller = doom.runtime.Controller(64, 512)
-    params = doom.runtime.load_params(SHIPPED, controller.num_params)
+    params = doom.runtime.load_params(SHIPPED, controller.num_params, SHIPPED_GEN)
     assert params.shape == (64 + 2 * 512,) and np.isfinite(params).all() and np.abs(params).max() > 0
     controller.set_params(params)
 

@@ -32,3 +32,22 @@ def test_estool_imports_without_tensorflow():
             'print("ok")')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd='/')
     assert out.stdout.strip() == 'ok', out.stderr
+
+
+# Words that would tell how the work on the repo was organised rather than what the repo is.
+NOT_ABOUT_THE_REPO = re.compile(r'\b(session|sessions|issue|issues|lent|borrowed|helper|helpers|CEO|developer|stopping rule)\b',
+                                re.IGNORECASE)
+
+
+def test_markdown_speaks_only_of_the_repo():
+    found = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith('.') and d not in ('node_modules', '__pycache__')]
+        for name in files:
+            if name.endswith('.md'):
+                path = os.path.join(folder, name)
+                with open(path) as f:
+                    for n, line in enumerate(f, 1):
+                        found += ['%s:%d: %s' % (os.path.relpath(path, ROOT), n, m.group(0))
+                                  for m in NOT_ABOUT_THE_REPO.finditer(line)]
+    assert not found, found

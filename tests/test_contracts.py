@@ -1,0 +1,224 @@
+"""What carracing/ and doomrnn/ promise alike, checked once for both folders.
+
+runtime.py, vae_train.py and series.py are copied into each experiment folder (each folder
+stands alone); these tests hold the copies to the same contracts, so a fix made in one copy
+and not the other fails here: the 2018 weights layout, one-line errors for missing or
+malformed weights, numpy V and M equal to Keras through the JSON files, corrupt records
+skipped, interrupted training resumed, and shipped logs that agree with themselves.
+"""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import CAR, DOOM, UNITS, Z, folder_modules, run_script
+
+SPEC = {
+    'carracing': dict(dir=CAR, pipeline='car_pipeline', modules=['runtime', 'vae.vae', 'rnn.rnn'],
+                      episodes=3, vae_steps=4, rnn_steps=6, seq_len=20, action_size=3,
+                      log='log/carracing.cma.2.24', best_gen=380),
+    'doomrnn': dict(dir=DOOM, pipeline='doom_pipeline', modules=['runtime', 'vae', 'rnn'],
+                    episodes=4, vae_steps=6, rnn_steps=10, seq_len=40, action_size=1,
+                    log='log/doomrnn.cma.16.64', best_gen=75),
+}
+FOLDERS = sorted(SPEC)
+
+
+@pytest.fixture(scope='module', params=FOLDERS)
+def folder(request):
+    """-> (name, spec, modules namespace, (pipeline folder, stdout of each stage))"""
+    name = request.param
+    spec = SPEC[name]
+    d, out = request.getfixturevalue(spec['pipeline'])[:2]
+    for mods in folder_modules(spec['dir'], spec['modules']):
+        yield name, spec, mods, (d, out)
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def vae_layout(rt, z):
+    """[(name, shape)] of vae.json, whichever way the folder's vae_shapes lists them."""
+    layout = []
+    for entry in rt.vae_shapes(z):
+        if len(entry) == 3:                     # (layer, kernel shape, bias shape)
+            layout += [(entry[0] + '.kernel', entry[1]), (entry[0] + '.bias', entry[2])]
+        else:
+            layout.append(entry)
+    return layout
+
+
+# ---------------------------------------------------------------- the 2018 layout
+
+def test_weights_files_have_the_2018_layout(folder):
+    name, spec, m, (d, out) = folder
+    rt = m.runtime
+    vae = rt.load_json_weights(str(d / 'tf_vae' / 'vae.json'), 'test')
+    assert [a.shape for a in vae] == [s for _, s in vae_layout(rt, Z)] and len(vae) == 22
+    assert vae[8].shape == (1024, Z) and vae[14].shape == (5, 5, 128, 1024) and vae[20].shape == (6, 6, 3, 32)
+    raw = load(d / 'tf_vae' / 'vae.json')
+    assert isinstance(raw[0][0][0][0][0], int)           # stored as round(x * 10000)
+    rnn = rt.load_json_weights(str(d / 'tf_rnn' / 'rnn.json'), 'test')
+    assert [a.shape for a in rnn] == [s for _, s in rt.rnn_shapes(Z, UNITS)]
+    assert rt.MDNRNN(rnn).z_size == Z and rt.MDNRNN(rnn).units == UNITS
+    mu, logvar = rt.load_initial_z(str(d / 'tf_initial_z' / 'initial_z.json'))
+    assert mu.shape == (spec['episodes'], Z) and logvar.shape == mu.shape
+    with np.load(d / 'series' / 'series.npz') as s:
+        n = int(s['lengths'].sum())
+        assert len(s['lengths']) == spec['episodes'] and s['mu'].shape == (n, Z) and s['mu'].dtype == np.float16
+        assert s['action'].shape == (n, spec['action_size'])
+    assert 'epoch 1 ' in out['vae'] and load(d / 'tf_vae' / 'args.json')['z_size'] == Z
+    assert 'step %d ' % spec['rnn_steps'] in out['rnn']
+
+
+# ---------------------------------------------------------------- one-line errors
+
+def malformed_vae(good):
+    """vae.json contents that are wrong in shape or nesting, each of them."""
+    flat = [np.asarray(a).ravel().tolist() for a in good]
+    return {
+        'empty list': [],
+        'one array too few': good[:-1],
+        'enc_fc_mu flattened': good[:8] + [flat[8]] + good[9:],
+        'every array flat': flat,
+        'numbers instead of arrays': list(range(22)),
+        'z sizes disagree': good[:10] + [np.asarray(good[10])[:, :-1].tolist()] + good[11:],
+    }
+
+
+def malformed_rnn(good):
+    flat = [np.asarray(a).ravel().tolist() for a in good]
+    return {
+        'empty list': [],
+        'every array flat': flat,
+        'numbers instead of arrays': [1, 2, 3, 4],
+        'second array one short': good[:1] + [good[1][:-1]] + good[2:],
+    }
+
+
+def test_malformed_weights_raise_weights_error_naming_the_file(folder, tmp_path):
+    name, spec, m, (d, _) = folder
+    rt = m.runtime
+    for kind, cls, bad in [('vae', rt.VAE, malformed_vae(load(d / 'tf_vae' / 'vae.json'))),
+                           ('rnn', rt.MDNRNN, malformed_rnn(load(d / 'tf_rnn' / 'rnn.json')))]:
+        for case, content in bad.items():
+            path = tmp_path / ('%s.json' % kind)
+            path.write_text(json.dumps(content))
+            with pytest.raises(rt.WeightsError) as e:
+                cls.load(str(path))
+            assert str(path) in str(e.value) and '\n' not in str(e.value), (kind, case)
+
+
+def test_scripts_stop_in_one_line_on_bad_weights(folder, tmp_path):
+    name, spec, m, (d, _) = folder
+    bad = tmp_path / 'vae.json'
+    vae = load(d / 'tf_vae' / 'vae.json')
+    bad.write_text(json.dumps(vae[:8] + [np.asarray(vae[8]).ravel().tolist()] + vae[9:]))
+    for args, words in [(['series.py', '--vae', str(bad)], str(bad) + ': '),
+                        (['series.py', '--vae', str(tmp_path / 'nowhere.json')], 'no such file (made by vae_train.py')]:
+        proc = run_script(args + ['--record_dir', str(d / 'record'), '--out', str(tmp_path / 's.npz')],
+                          spec['dir'], check=False)
+        assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr
+        assert words in proc.stderr.strip().splitlines()[-1]
+
+
+# ---------------------------------------------------------------- numpy = Keras
+
+def test_numpy_v_and_m_match_keras_through_the_json_layout(folder, tmp_path):
+    from keras import ops
+    name, spec, m, _ = folder
+    rt = m.runtime
+    vae = m.vae.build_vae(Z, seed=1)
+    rt.save_json_weights(str(tmp_path / 'vae.json'), vae.export_arrays())
+    arrays = rt.load_json_weights(str(tmp_path / 'vae.json'), 'test')
+    for a, b in zip(arrays, vae.export_arrays()):
+        assert np.abs(a - b).max() <= 0.5 / rt.SCALE + 1e-7     # rounding to 4 decimals only
+    vae.import_arrays(arrays)
+    frames = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3)).astype(np.uint8)
+    mu, logvar = (ops.convert_to_numpy(t) for t in vae.encode(frames.astype(np.float32) / 255))
+    np_mu, np_logvar = rt.VAE(arrays).encode_mu_logvar(frames)
+    assert np.abs(mu - np_mu).max() < 1e-4 and np.abs(logvar - np_logvar).max() < 1e-4
+    assert np.abs(ops.convert_to_numpy(vae.decode(mu)) - rt.VAE(arrays).decode(np_mu)).max() < 1e-4
+
+    rnn = m.rnn.build_rnn(Z, UNITS)
+    rt.save_json_weights(str(tmp_path / 'rnn.json'), rnn.export_arrays())
+    arrays = rt.load_json_weights(str(tmp_path / 'rnn.json'), 'test')
+    rnn.import_arrays(arrays)
+    doom = name == 'doomrnn'
+    inputs = spec['action_size'] + (1 if doom else 0)          # action (+ restart flag in Doom)
+    x = np.random.default_rng(1).standard_normal((3, 12, Z + inputs)).astype(np.float32)
+    if doom:
+        x[..., -1] = 0
+        x[1, 5, -1] = 1                                          # a restart inside a sequence
+    y, h_last, c_last = (ops.convert_to_numpy(t) for t in rnn(x, return_state=True))
+    numpy_rnn = rt.MDNRNN(arrays)
+    state = numpy_rnn.initial_state(3)
+    for t in range(12):
+        if doom:
+            logmix, mean, logstd, done, state = numpy_rnn.step(x[:, t, :Z], x[:, t, Z:Z + 1], x[:, t, Z + 1:], state)
+            assert np.abs(done - y[:, t, 0]).max() < 1e-4
+            params = y[:, t, 1:].reshape(3, Z, 15)
+        else:
+            state = numpy_rnn.step(x[:, t, :Z], x[:, t, Z:], state)
+            logmix, mean, logstd = numpy_rnn.mixture(state[1])
+            params = y[:, t].reshape(3, Z, 15)
+        ref = params[..., :5] - np.log(np.exp(params[..., :5]).sum(-1, keepdims=True))
+        assert np.abs(logmix - ref).max() < 1e-4 and np.abs(mean - params[..., 5:10]).max() < 1e-4
+        assert np.abs(logstd - params[..., 10:]).max() < 1e-4
+    assert np.abs(state[1] - h_last).max() < 1e-4 and np.abs(state[0] - c_last).max() < 1e-4
+
+
+# ---------------------------------------------------------------- records and resume
+
+def test_corrupt_records_are_skipped_and_counted(folder, tmp_path):
+    name, spec, _, (d, _) = folder
+    record = tmp_path / 'record'
+    shutil.copytree(d / 'record', record)
+    data = (record / '1.npz').read_bytes()
+    (record / '1.npz').write_bytes(data[:len(data) // 2])       # a killed write
+    (record / '2.npz').write_bytes(b'PK\x03\x04 not really a zip')
+    out = run_script(['series.py', '--record_dir', str(record), '--vae', str(d / 'tf_vae' / 'vae.json'),
+                      '--out', str(tmp_path / 'series.npz')], spec['dir'])
+    assert 'skipped 2 unreadable' in out.stdout and '1.npz' in out.stderr and '2.npz' in out.stderr
+    with np.load(tmp_path / 'series.npz') as s:
+        assert len(s['lengths']) == spec['episodes'] - 2
+
+
+def test_vae_and_rnn_training_resume_from_their_checkpoints(folder, tmp_path):
+    name, spec, _, (d, _) = folder
+    shutil.copytree(d / 'tf_vae', tmp_path / 'tf_vae')
+    assert load(tmp_path / 'tf_vae' / 'ckpt_state.json')['step'] == spec['vae_steps']
+    out = run_script(['vae_train.py', '--record_dir', str(d / 'record'), '--out_dir', str(tmp_path / 'tf_vae'),
+                      '--z_size', str(Z), '--batch_size', '20', '--epochs', '2',
+                      '--max_steps', str(spec['vae_steps'] + 2), '--resume'], spec['dir']).stdout
+    assert 'resumed at epoch' in out and load(tmp_path / 'tf_vae' / 'ckpt_state.json')['step'] == spec['vae_steps'] + 2
+    shutil.copytree(d / 'tf_rnn', tmp_path / 'tf_rnn')
+    steps = spec['rnn_steps'] + 3
+    out = run_script(['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--out_dir', str(tmp_path / 'tf_rnn'),
+                      '--initial_z_dir', str(tmp_path / 'z'), '--units', str(UNITS), '--seq_len', str(spec['seq_len']),
+                      '--batch_size', '4', '--steps', str(steps), '--resume'], spec['dir']).stdout
+    assert 'resumed at step %d' % spec['rnn_steps'] in out and 'step %d ' % steps in out
+
+
+# ---------------------------------------------------------------- the shipped logs
+
+@pytest.mark.parametrize('name', FOLDERS)
+def test_shipped_logs_agree_with_themselves(name):
+    """best.json is what train.py wrote: the params and score of the highest evaluation, which
+    hist_best.json's running best ends at; any pick made after training is a --gen replay."""
+    prefix = os.path.join(SPEC[name]['dir'], SPEC[name]['log'])
+    evals = load(prefix + '.log.json')
+    hist_best = load(prefix + '.hist_best.json')
+    params, reward = load(prefix + '.best.json')
+    gen, top, top_params = max(evals, key=lambda row: row[1])
+    assert (gen, reward, params) == (SPEC[name]['best_gen'], top, top_params)
+    assert [row[0] for row in hist_best] == [row[0] for row in evals]
+    assert [row[5] for row in hist_best] == [row[1] for row in evals]
+    running = np.maximum.accumulate([row[1] for row in evals])
+    assert [row[9] for row in hist_best] == pytest.approx(list(running), abs=1e-4)
+    assert [row[7] for row in hist_best[1:]] == pytest.approx(list(running[:-1]), abs=1e-4)
