@@ -33,7 +33,7 @@ from env import CarRacingEnv
 from model import Agent, rollout_batch
 from runtime import ENC_FILTERS, ENC_KERNEL, exit_on_weights_error, load_params
 
-SHIPPED = 'log/carracing.cma.2.24.best.json'
+SHIPPED = 'log/carracing.cma.2.24.log.json'   # with --gen 140: the shipped controller
 
 
 def cpu_ms(fn, repeat):
@@ -104,6 +104,8 @@ def gemm_gflops():
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--params', default=SHIPPED, help='controller for the end-to-end run (default: %(default)s)')
+    p.add_argument('--gen', type=int, default=140,
+                   help='with a .log.json: the mean evaluated at this generation; -1 for other files (default: %(default)s)')
     p.add_argument('--steps', type=int, default=300, help='env steps per track in the env comparison (default: %(default)s)')
     p.add_argument('--batch', type=int, default=16,
                    help="a worker's batch (solutions per worker x tracks per solution) for the end-to-end run "
@@ -115,7 +117,8 @@ def main():
         p.error('--steps, --batch and --worker_steps must be at least 1')
 
     agent = exit_on_weights_error(Agent.load)
-    agent.controller.set_params(exit_on_weights_error(load_params, args.params, agent.controller.num_params))
+    agent.controller.set_params(exit_on_weights_error(load_params, args.params, agent.controller.num_params,
+                                                                  None if args.gen < 0 else args.gen))
 
     env_ms = bench_env(args.steps, seeds=(0, 5))
     print('env   stock CarRacing-v3        %6.3f ms/step' % env_ms['stock'])

@@ -23,7 +23,7 @@ import numpy as np
 from doomrnn import MODELS, dream_rollouts, load_world
 from runtime import Controller, exit_on_weights_error, load_params
 
-SHIPPED = 'log/doomrnn.cma.16.64.best.json'
+SHIPPED = 'log/doomrnn.cma.16.64.log.json'   # with --gen 50: the shipped controller
 
 
 def dream_us_per_step(world, params, batch, steps, rng):
@@ -55,6 +55,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--models', default=MODELS, help='folder with rnn.json and initial_z.json (default: %(default)s)')
     p.add_argument('--params', default=SHIPPED, help='controller (default: %(default)s)')
+    p.add_argument('--gen', type=int, default=50,
+                   help='with a .log.json: the mean evaluated at this generation; -1 for other files (default: %(default)s)')
     p.add_argument('--steps', type=int, default=30000,
                    help='episode-steps timed at each batch size (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='seed of the dreams (default: %(default)s)')
@@ -63,7 +65,8 @@ def main():
         p.error('--steps must be at least 1')
     world = exit_on_weights_error(load_world, args.models)
     rnn = world[0]
-    params = exit_on_weights_error(load_params, args.params, Controller(rnn.z_size, rnn.units).num_params)
+    params = exit_on_weights_error(load_params, args.params, Controller(rnn.z_size, rnn.units).num_params,
+                                  None if args.gen < 0 else args.gen)
     rng = np.random.default_rng(args.seed)
 
     print('M: z %d, LSTM %d units, %d mixtures; one core' % (rnn.z_size, rnn.units, rnn.num_mixture))
