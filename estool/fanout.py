@@ -42,6 +42,7 @@ from estool.es import OPTIMIZERS, make_optimizer
 
 RESULT_TAG, JOB_TAG, STOP_TAG, ERROR_TAG = 1, 2, 3, 4
 LAUNCHER_PID_VAR = 'ESTOOL_LAUNCHER_PID'  # set by relaunch_under_mpi for rank 0's watchdog
+FATAL_FILE_VAR = 'ESTOOL_FATAL_FILE'     # where rank 0 leaves its last words for the launcher
 UNDER_MPI_VARS = ('PMI_RANK', 'PMIX_RANK', 'OMPI_COMM_WORLD_RANK')
 POLL_SECONDS = 0.002  # MPICH spins in blocking receives; sleeping leaves the cores to rollouts
 EVAL_SEED_BASE = 10 ** 8  # eval seeds are fixed and kept apart from training seeds
@@ -172,8 +173,31 @@ def relaunch_under_mpi(num_worker):
     for var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
         env.setdefault(var, '1')
     env[LAUNCHER_PID_VAR] = str(os.getpid())
+    import tempfile
+    fd, fatal_path = tempfile.mkstemp(prefix='estool-fatal-', suffix='.txt')
+    os.close(fd)
+    env[FATAL_FILE_VAR] = fatal_path
     cmd = [mpiexec, '-n', str(num_worker + 1), sys.executable, '-u'] + sys.argv
     proc = subprocess.Popen(cmd, env=env, preexec_fn=_terminate_with_parent)
+    try:
+        return _wait_mpiexec(proc)
+    finally:
+        _print_fatal_file(fatal_path)
+
+
+def _print_fatal_file(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+        os.remove(path)
+    except OSError:
+        return
+    if text:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
+def _wait_mpiexec(proc):
     stopped = []
 
     def forward(signum, frame):
@@ -289,6 +313,29 @@ def preflight(args, prefix, num_params):
     return lock
 
 
+def _fatal(comm, text):
+    """Rank 0's last words, then abort the run.
+
+    MPI_Abort kills the ranks while mpiexec may still hold their unforwarded output, so a
+    message written to stderr just before it is lost in some runs. Under train.py's own
+    launcher the message goes to a file that the launcher prints once mpiexec has exited."""
+    path = os.environ.get(FATAL_FILE_VAR)
+    written = False
+    if path:
+        try:
+            # no O_CREAT: on another host than the launcher's the file is absent -> stderr
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            with os.fdopen(fd, 'w') as f:
+                f.write(text)
+            written = True
+        except OSError:
+            pass
+    if not written:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    comm.Abort(1)
+
+
 def _quiet_sigint(rank, name):
     """On Ctrl-C each rank exits at once; logs of finished generations are already on disk."""
     def handler(signum, frame):
@@ -311,13 +358,11 @@ def _recv_polling(comm, source, tag, status=None):
         if polls % 500 == 0 and _launcher_gone():
             sys.stderr.write('%s: the launching process is gone; stopping the run\n' % os.path.basename(sys.argv[0]))
             sys.stderr.flush()
-            comm.Abort(1)
+            comm.Abort(1)   # nobody is left to read a file
     if status.Get_tag() == ERROR_TAG:
         rank, text = comm.recv(source=status.Get_source(), tag=ERROR_TAG)
         last = text.strip().splitlines()[-1] if text.strip() else 'unknown error'
-        sys.stderr.write('%s\n%s: worker %d failed: %s\n' % (text.rstrip(), os.path.basename(sys.argv[0]), rank, last))
-        sys.stderr.flush()
-        comm.Abort(1)
+        _fatal(comm, '%s\n%s: worker %d failed: %s\n' % (text.rstrip(), os.path.basename(sys.argv[0]), rank, last))
     return comm.recv(source=status.Get_source(), tag=tag)
 
 
@@ -581,13 +626,13 @@ def run(args, game, num_params, make_evaluator):
             Master(comm, args, game, num_params).run()
         except BaseException as e:
             # Workers wait for jobs for ever: a master that stops must take them down.
+            text = ''
             if not isinstance(e, SystemExit):
                 import traceback
-                traceback.print_exc()
+                text = traceback.format_exc()
             elif e.code not in (None, 0):
-                sys.stderr.write('%s\n' % e.code)
-            sys.stderr.flush()
-            comm.Abort(1)
+                text = '%s\n' % e.code
+            _fatal(comm, text)
     else:
         worker_loop(comm, make_evaluator)
 
