@@ -152,6 +152,8 @@ def main():
     p.add_argument('--checkpoint_every', type=positive_int, default=500, help='steps between checkpoints (default: %(default)s)')
     p.add_argument('--seed', type=nonnegative_int, default=0, help='run seed (default: %(default)s)')
     p.add_argument('--resume', action='store_true', help='continue from out_dir/ckpt_*')
+    p.add_argument('--heldout_dir', default='',
+                   help='episodes not trained on; their loss (vae_eval.py) is printed at each epoch end (default: none)')
     args = p.parse_args()
 
     files = sorted(glob.glob(os.path.join(args.record_dir, '*.npz')))
@@ -159,6 +161,10 @@ def main():
         files = files[:args.max_files]
     if not files:
         sys.exit('vae_train.py: no %s/*.npz episodes (make them with extract.py or extract.bash)' % args.record_dir)
+    heldout_files = sorted(glob.glob(os.path.join(args.heldout_dir, '*.npz'))) if args.heldout_dir else []
+    if args.heldout_dir and not heldout_files:
+        sys.exit('vae_train.py: --heldout_dir: no %s/*.npz episodes (make them with extract.py or extract.bash)'
+                 % args.heldout_dir)
     frames_per_epoch = 0
     for path in files:
         try:
@@ -223,8 +229,14 @@ def main():
         wrote = True
         save_checkpoint(model, args.out_dir, state)
         save_json_weights(os.path.join(args.out_dir, 'vae.json'), model.export_arrays())
-        print('epoch %d  steps %d  loss %.2f' % (epoch + 1, state['step'], np.mean(losses) if losses else float('nan')),
-              flush=True)
+        heldout = ''
+        if args.heldout_dir:
+            from runtime import VAE
+            from vae_eval import describe, heldout_losses
+            result = heldout_losses(VAE(model.export_arrays()), heldout_files)
+            heldout = '  held-out %s' % (describe(result) if result else 'unreadable')
+        print('epoch %d  steps %d  loss %.2f%s' % (epoch + 1, state['step'], np.mean(losses) if losses else float('nan'),
+                                                  heldout), flush=True)
         if done:
             break
     if bad:

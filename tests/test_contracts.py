@@ -173,6 +173,27 @@ def test_numpy_v_and_m_match_keras_through_the_json_layout(folder, tmp_path):
     assert np.abs(state[1] - h_last).max() < 1e-4 and np.abs(state[0] - c_last).max() < 1e-4
 
 
+def test_vae_eval_scores_frames_as_the_keras_v_does(folder, tmp_path):
+    """vae_eval.py's reconstruction loss (decoded from z = mu) and KL, per frame, are the
+    Keras V's on the same frames through the same vae.json."""
+    from keras import ops
+    name, spec, m, (d, _) = folder
+    vae_json = d / 'tf_vae' / 'vae.json'
+    run_script(['vae_eval.py', '--vae', str(vae_json), '--record_dir', str(d / 'record'),
+                '--out', str(tmp_path / 'heldout.json')], spec['dir'])
+    got = load(tmp_path / 'heldout.json')
+    vae = m.vae.build_vae(Z)
+    vae.import_arrays(m.runtime.load_json_weights(str(vae_json), 'test'))
+    frames = np.concatenate([np.load(f)['obs'] for f in sorted((d / 'record').glob('*.npz'))])
+    x = frames.astype(np.float32) / 255
+    mu, logvar = (ops.convert_to_numpy(t) for t in vae.encode(x))
+    r_loss = ((x - ops.convert_to_numpy(vae.decode(mu))) ** 2).sum(axis=(1, 2, 3))
+    kl = -0.5 * (1 + logvar - mu ** 2 - np.exp(logvar)).sum(axis=1)
+    assert got['episodes'] == spec['episodes'] and got['frames'] == len(frames)
+    assert abs(got['r_loss'] - r_loss.mean()) < 1e-3 * r_loss.mean() + 2e-3
+    assert abs(got['kl'] - kl.mean()) < 1e-3 * kl.mean() + 2e-3
+
+
 # ---------------------------------------------------------------- records and resume
 
 def test_corrupt_records_are_skipped_and_counted(folder, tmp_path):
@@ -195,8 +216,14 @@ def test_vae_and_rnn_training_resume_from_their_checkpoints(folder, tmp_path):
     assert load(tmp_path / 'tf_vae' / 'ckpt_state.json')['step'] == spec['vae_steps']
     out = run_script(['vae_train.py', '--record_dir', str(d / 'record'), '--out_dir', str(tmp_path / 'tf_vae'),
                       '--z_size', str(Z), '--batch_size', '20', '--epochs', '2',
-                      '--max_steps', str(spec['vae_steps'] + 2), '--resume'], spec['dir']).stdout
+                      '--max_steps', str(spec['vae_steps'] + 2), '--resume', '--heldout_dir', str(d / 'record')],
+                     spec['dir']).stdout
     assert 'resumed at epoch' in out and load(tmp_path / 'tf_vae' / 'ckpt_state.json')['step'] == spec['vae_steps'] + 2
+    # the epoch line's held-out figures are vae_eval.py's on the vae.json written with it
+    held_out = [line.split('held-out ', 1)[1] for line in out.splitlines() if 'held-out ' in line]
+    scored = run_script(['vae_eval.py', '--vae', str(tmp_path / 'tf_vae' / 'vae.json'), '--record_dir', str(d / 'record')],
+                        spec['dir']).stdout
+    assert held_out and scored.strip().endswith(held_out[-1])
     shutil.copytree(d / 'tf_rnn', tmp_path / 'tf_rnn')
     steps = spec['rnn_steps'] + 3
     out = run_script(['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--out_dir', str(tmp_path / 'tf_rnn'),
