@@ -2,9 +2,16 @@
 
     python plot_training_progress.py log/cartpole_swingup.cma.1.16
     python plot_training_progress.py log/cartpole_swingup.cma.1.16.hist.json -o progress.png
+    python plot_training_progress.py log/carracing.cma.8.32 --x episodes \
+        --reference ../shared/reference-2018/carracing/log/carracing.cma.16.64
 
 Draws the population's mean, min and max reward per generation (<prefix>.hist.json) and
 each evaluation of the mean params with the best so far (<prefix>.hist_best.json).
+With --x episodes the x axis is the episodes spent so far, to compare runs of different
+scale: each generation costs popsize x num_episode episodes, and so does each evaluation
+of the mean (train.py runs it on popsize x num_episode fixed episodes), both read from the
+log name <game>.<optimizer>.<num_episode>.<popsize>. --reference draws another run's
+population mean and best evaluation on the same axes, dashed.
 plot_training_progress.ipynb is the notebook twin of this script.
 """
 
@@ -58,8 +65,34 @@ def load_history(prefix):
     return hist, evals
 
 
-def plot_progress(prefix, ax=None, title=None):
-    """Draw the curves of one run on ax (a new figure if None); returns the figure."""
+def run_scale(prefix):
+    """(num_episode, popsize) from a log name <game>.<optimizer>.<num_episode>.<popsize>."""
+    parts = os.path.basename(prefix).split('.')
+    try:
+        num_episode, popsize = int(parts[-2]), int(parts[-1])
+    except (IndexError, ValueError):
+        raise ValueError('%s: the name does not end in .<num_episode>.<popsize>, so the episodes spent are '
+                         'unknown (use --x generation)' % prefix)
+    return num_episode, popsize
+
+
+def episodes_spent(prefix, hist, evals):
+    """Episodes spent by the end of each generation and at each evaluation (two lists)."""
+    num_episode, popsize = run_scale(prefix)
+    per = num_episode * popsize
+    eval_gens = [e['gen'] for e in evals]
+
+    def spent(gen, with_eval):
+        done = sum(1 for g in eval_gens if g < gen or (with_eval and g == gen))
+        return per * (gen + done)
+    return [spent(h['gen'], False) for h in hist], [spent(e['gen'], True) for e in evals]
+
+
+def plot_progress(prefix, ax=None, title=None, x='generation', reference=None, reference_label=None):
+    """Draw the curves of one run on ax (a new figure if None); returns the figure.
+
+    x: 'generation' or 'episodes' (episodes spent, see the module docstring). reference: the log
+    prefix of another run, drawn dashed on the same axes."""
     import matplotlib.pyplot as plt
 
     hist, evals = load_history(prefix)
@@ -67,16 +100,32 @@ def plot_progress(prefix, ax=None, title=None):
         fig, ax = plt.subplots(figsize=(9, 5))
     else:
         fig = ax.figure
-    gens = [h['gen'] for h in hist]
+    if x == 'episodes':
+        gens, eval_x = episodes_spent(prefix, hist, evals)
+    else:
+        gens, eval_x = [h['gen'] for h in hist], [e['gen'] for e in evals]
+    if reference:
+        ref_hist, ref_evals = load_history(reference)
+        if x == 'episodes':
+            ref_x, ref_eval_x = episodes_spent(reference, ref_hist, ref_evals)
+        else:
+            ref_x, ref_eval_x = [h['gen'] for h in ref_hist], [e['gen'] for e in ref_evals]
+        name = reference_label or os.path.basename(reference)
+        ax.plot(ref_x, [h['avg'] for h in ref_hist], '--', color='tab:gray', label='%s: population mean' % name)
+        if ref_evals:
+            ax.step(ref_eval_x, [e['best'] for e in ref_evals], '--', where='post', color='black',
+                    label='%s: best evaluation' % name)
     ax.fill_between(gens, [h['min'] for h in hist], [h['max'] for h in hist], color='tab:blue',
                     alpha=0.2, label='population min-max')
     ax.plot(gens, [h['avg'] for h in hist], color='tab:blue', label='population mean')
     if evals:
-        ax.plot([e['gen'] for e in evals], [e['curr'] for e in evals], 'o', color='tab:orange',
+        ax.plot(eval_x, [e['curr'] for e in evals], 'o', color='tab:orange',
                 label='evaluation of mean params')
-        ax.step([e['gen'] for e in evals], [e['best'] for e in evals], where='post', color='tab:red',
+        ax.step(eval_x, [e['best'] for e in evals], where='post', color='tab:red',
                 label='best evaluation')
-    ax.set_xlabel('generation')
+    if reference and x == 'episodes':
+        ax.set_xlim(0, max(gens[-1], eval_x[-1] if eval_x else 0) * 1.05)   # the reference ran far longer
+    ax.set_xlabel('episodes spent' if x == 'episodes' else 'generation')
     ax.set_ylabel('reward')
     ax.set_title(title or os.path.basename(prefix))
     ax.grid(alpha=0.3)
@@ -89,12 +138,19 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('log', help='log prefix (log/<game>.<opt>.<episodes>.<popsize>) or one of its files')
     p.add_argument('-o', '--output', help='PNG to write (default: <prefix>.png)')
+    p.add_argument('--x', choices=('generation', 'episodes'), default='generation',
+                   help='x axis: generations, or episodes spent (default: %(default)s)')
+    p.add_argument('--reference', help='log prefix of another run to draw dashed on the same axes')
+    p.add_argument('--reference_label', help='its name in the legend (default: the prefix\'s file name)')
+    p.add_argument('--title', help='figure title (default: the prefix\'s file name)')
     args = p.parse_args()
     prefix = log_prefix(args.log)
     import matplotlib
     matplotlib.use('Agg')  # a file, no window: works over ssh and in CI
     try:
-        fig = plot_progress(prefix)
+        fig = plot_progress(prefix, title=args.title, x=args.x,
+                            reference=log_prefix(args.reference) if args.reference else None,
+                            reference_label=args.reference_label)
     except (FileNotFoundError, ValueError, IndexError, KeyError) as e:
         sys.exit('plot_training_progress.py: %s' % e)
     out = args.output or prefix + '.png'

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -321,3 +322,24 @@ def test_plot_script_writes_png(mpi_run, tmp_path):
     assert '3 generations, 2 evaluations' in out
     proc = run_script(['plot_training_progress.py', str(tmp_path / 'nothing')], ESTOOL, check=False)
     assert proc.returncode != 0 and 'no such file' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def test_episodes_axis_counts_generations_and_evaluations(tmp_path):
+    """x = episodes spent: popsize x num_episode for each generation and each evaluation before it."""
+    sys.path.insert(0, ESTOOL)
+    try:
+        from plot_training_progress import episodes_spent
+    finally:
+        sys.path.remove(ESTOOL)
+    hist = [{'gen': g} for g in range(1, 21)]
+    evals = [{'gen': 10}, {'gen': 20}]
+    gens_x, evals_x = episodes_spent('log/x.cma.2.24', hist, evals)
+    assert gens_x[9] == 480 and evals_x == [528, 1056] and gens_x[10] == 576 and gens_x[19] == 1008
+    png = tmp_path / 'p.png'
+    out = run_script(['plot_training_progress.py', SHIPPED, '--x', 'episodes', '--reference', SHIPPED,
+                      '-o', str(png)], ESTOOL).stdout
+    assert 'wrote' in out and png.stat().st_size > 10000
+    bad = tmp_path / 'noscale'
+    shutil.copy(os.path.join(ESTOOL, SHIPPED + '.hist.json'), str(bad) + '.hist.json')
+    proc = run_script(['plot_training_progress.py', str(bad), '--x', 'episodes'], ESTOOL, check=False)
+    assert proc.returncode != 0 and '.<num_episode>.<popsize>' in proc.stderr and 'Traceback' not in proc.stderr
