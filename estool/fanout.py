@@ -44,6 +44,7 @@ RESULT_TAG, JOB_TAG, STOP_TAG, ERROR_TAG = 1, 2, 3, 4
 LAUNCHER_PID_VAR = 'ESTOOL_LAUNCHER_PID'  # set by relaunch_under_mpi for rank 0's watchdog
 FATAL_FILE_VAR = 'ESTOOL_FATAL_FILE'     # where rank 0 leaves its last words for the launcher
 UNDER_MPI_VARS = ('PMI_RANK', 'PMIX_RANK', 'OMPI_COMM_WORLD_RANK')
+STOP_GRACE_SECONDS = 15   # after SIGTERM/SIGHUP, how long the launcher waits for mpiexec to end the run
 POLL_SECONDS = 0.002  # MPICH spins in blocking receives; sleeping leaves the cores to rollouts
 EVAL_SEED_BASE = 10 ** 8  # eval seeds are fixed and kept apart from training seeds
 
@@ -208,7 +209,19 @@ def _wait_mpiexec(proc):
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
     try:
-        code = proc.wait()
+        # Polled, not one blocking wait: once a stop signal has been passed on, an mpiexec
+        # still running STOP_GRACE_SECONDS later is killed, and its ranks go with it (hydra's
+        # proxies end them; rank 0's watchdog sees this process gone).
+        first = None
+        while True:
+            try:
+                code = proc.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                if stopped and first is None:
+                    first = time.time()
+                if first is not None and time.time() - first > STOP_GRACE_SECONDS:
+                    proc.kill()
         return 128 + stopped[0] if stopped else code
     except KeyboardInterrupt:
         # A terminal's Ctrl-C reaches every rank already; a SIGINT sent to this process

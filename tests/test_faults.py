@@ -65,8 +65,11 @@ def wait_for(predicate, seconds):
 
 
 def start_run(log_dir, *extra):
-    return subprocess.Popen([sys.executable] + TRAIN + ['--eval_steps', '1000', '--log_dir', str(log_dir)] + list(extra),
-                            cwd=ESTOOL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Output goes to a file: a pipe nobody reads fills up (~2 KB/s of generation lines) and
+    # then blocks mpiexec's writes, and with them its handling of the signal under test.
+    with open(os.path.join(str(log_dir), 'run.out'), 'w') as out:
+        return subprocess.Popen([sys.executable] + TRAIN + ['--eval_steps', '1000', '--log_dir', str(log_dir)] + list(extra),
+                                cwd=ESTOOL, stdout=out, stderr=subprocess.STDOUT, text=True)
 
 
 def hist_rows(log_dir):
@@ -99,6 +102,25 @@ def test_stopping_the_launcher_stops_every_rank_and_frees_the_logs(tmp_path, sig
     # the dead run left no stuck lock: --resume takes over
     out = run_script(TRAIN + ['--resume', '--max_gen', str(rows + 1), '--log_dir', str(tmp_path)], ESTOOL).stdout
     assert 'gen %d ' % (rows + 1) in out
+
+
+def test_a_launcher_whose_mpiexec_does_not_stop_kills_it(tmp_path):
+    """A stop signal passed on to an mpiexec that cannot act on it (here: frozen by SIGSTOP)
+    still ends the launcher and every rank, STOP_GRACE_SECONDS later."""
+    proc = start_run(tmp_path)
+    try:
+        assert wait_for(lambda: hist_rows(tmp_path) >= 2, 120), 'the run did not start'
+        mpiexec = [p for p in run_pids(tmp_path) if p != proc.pid and b'mpiexec' in
+                   open('/proc/%d/cmdline' % p, 'rb').read().split(b'\0')[0]]
+        assert len(mpiexec) == 1
+        os.kill(mpiexec[0], signal.SIGSTOP)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        assert wait_for(lambda: not run_pids(tmp_path), 30), 'ranks still running: %s' % run_pids(tmp_path)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM
 
 
 # ---------------------------------------------------------------- 2: no silent overwrite
