@@ -263,7 +263,8 @@ def _launcher_gone():
 
 
 LOCK_SUFFIX = '.lock'
-LOG_SUFFIXES = ('.json', '.hist.json', '.best.json', '.hist_best.json', '.log.json', '.args.json', '.es.pkl')
+LOG_SUFFIXES = ('.json', '.hist.json', '.best.json', '.hist_best.json', '.log.json', '.rewards.json', '.args.json',
+                '.es.pkl')
 
 
 def lock_logs(prefix):
@@ -434,7 +435,7 @@ class Master:
                             sigma_decay=a.sigma_decay, antithetic=a.antithetic,
                             weight_decay=a.weight_decay, seed=es_seed, x0=self.init_params())
         return dict(es=es, seed_rng=np.random.default_rng(episode_seed), gen=0, seconds=0.0,
-                    hist=[], hist_best=[], eval_log=[], best_params=None,
+                    hist=[], hist_best=[], eval_log=[], rewards=[], best_params=None,
                     best_reward=None, max_len=-1, num_params=self.num_params)
 
     def init_params(self):
@@ -458,6 +459,8 @@ class Master:
         if state['num_params'] != self.num_params:
             sys.exit('--resume: %s holds %d params, this model has %d' % (
                 path, state['num_params'], self.num_params))
+        # checkpoints written before the per-episode log existed start it from the file, if any
+        state.setdefault('rewards', read_json(self.prefix + '.rewards.json', []))
         print('resumed %s at generation %d' % (path, state['gen']), flush=True)
         return state
 
@@ -480,6 +483,7 @@ class Master:
                 self.prefix, len(mean), self.num_params))
         hist_best = read_json(self.prefix + '.hist_best.json', [])
         eval_log = read_json(self.prefix + '.log.json', [])
+        rewards = [r for r in read_json(self.prefix + '.rewards.json', []) if r[0] <= int(hist[-1][0])]
         best_params, best_reward = read_json(self.prefix + '.best.json', [None, None])
         gen, sigma = int(hist[-1][0]), float(hist[-1][6])
         es_seed, episode_seed = np.random.SeedSequence(a.seed, spawn_key=(gen,)).spawn(2)
@@ -492,7 +496,7 @@ class Master:
               '%s, step size %.4f' % (self.prefix, gen, 'logged mean' if init is None else '--init params', sigma),
               flush=True)
         return dict(es=es, seed_rng=np.random.default_rng(episode_seed), gen=gen, seconds=seconds,
-                    hist=hist, hist_best=hist_best, eval_log=eval_log, best_params=best_params,
+                    hist=hist, hist_best=hist_best, eval_log=eval_log, rewards=rewards, best_params=best_params,
                     best_reward=best_reward, max_len=2 * int(hist[-1][7]) if a.cap_time else -1,
                     num_params=self.num_params)
 
@@ -567,6 +571,10 @@ class Master:
                   % tuple(row), flush=True)
             write_json_atomic(self.prefix + '.json', [rounded(es.current_param())])
             write_json_atomic(self.prefix + '.hist.json', state['hist'])
+            # each solution's reward on each of its episodes: the spread between episodes
+            # against the spread between solutions (plot_training_progress.py --spread)
+            state['rewards'].append([gen, np.round(rewards, 2).tolist()])
+            write_json_atomic(self.prefix + '.rewards.json', state['rewards'])
 
             last = a.max_gen > 0 and gen == a.max_gen
             if gen % a.eval_steps == 0 or last:

@@ -12,6 +12,15 @@ scale: each generation costs popsize x num_episode episodes, and so does each ev
 of the mean (train.py runs it on popsize x num_episode fixed episodes), both read from the
 log name <game>.<optimizer>.<num_episode>.<popsize>. --reference draws another run's
 population mean and best evaluation on the same axes, dashed.
+
+--spread N prints, for each block of N generations, whether the search could rank its
+solutions (from <prefix>.rewards.json, each solution's reward on each episode): the spread of
+fitness between the solutions of a generation, the spread between episodes (tracks), and the
+noise in one solution's fitness. With shared episodes (--common_seeds) that noise is the
+solution x episode interaction, s / sqrt(num_episode), where s is the residual std after the
+solution and episode means are taken out; otherwise it is the std between a solution's own
+episodes / sqrt(num_episode). A ratio of fitness spread to noise near 1 means the ranking is
+mostly noise.
 plot_training_progress.ipynb is the notebook twin of this script.
 """
 
@@ -19,6 +28,10 @@ import argparse
 import json
 import os
 import sys
+
+import numpy as np
+
+from estool.argtypes import positive_int
 
 HIST_COLUMNS = ['gen', 'seconds', 'avg', 'min', 'max', 'std', 'rms_stdev', 'mean_steps', 'max_steps']
 
@@ -88,6 +101,45 @@ def episodes_spent(prefix, hist, evals):
     return [spent(h['gen'], False) for h in hist], [spent(e['gen'], True) for e in evals]
 
 
+def generation_spread(rewards, common):
+    """rewards (popsize, num_episode) of one generation -> (fitness std, episode std, fitness noise)."""
+    r = np.asarray(rewards, dtype=np.float64)
+    e = r.shape[1]
+    fitness = r.mean(axis=1)
+    if common and e > 1:
+        episode_std = float(r.mean(axis=0).std())
+        residual = r - fitness[:, None] - r.mean(axis=0)[None, :] + r.mean()
+        s = np.sqrt((residual ** 2).sum() / ((r.shape[0] - 1) * (e - 1)))
+    else:
+        episode_std = float('nan')
+        s = np.sqrt(r.var(axis=1, ddof=1).mean()) if e > 1 else float('nan')
+    return float(fitness.std()), episode_std, float(s / np.sqrt(e))
+
+
+def spread_table(prefix, every=10):
+    """Lines of the --spread table; ValueError if <prefix>.rewards.json is missing or malformed."""
+    path = prefix + '.rewards.json'
+    if not os.path.exists(path):
+        raise ValueError('%s: no such file (train.py writes it each generation since per-episode rewards '
+                         'are logged)' % path)
+    rows = read_rows(path, lambda row: (int(row[0]), np.asarray(row[1], dtype=np.float64)),
+                     'rows [gen, [[reward per episode] per solution]]')
+    common = False   # train.py's flags say whether the solutions of a generation shared their episodes
+    args_path = prefix + '.args.json'
+    if os.path.exists(args_path):
+        with open(args_path) as f:
+            common = bool(json.load(f).get('common_seeds', False))
+    lines = ['generations  fitness std  %s  noise in a fitness  ratio' % (
+        'track std' if common else '(no shared tracks)')]
+    for start in range(0, len(rows), every):
+        block = rows[start:start + every]
+        stats = np.array([generation_spread(r, common) for _, r in block])
+        fit, ep, noise = np.nanmean(stats, axis=0) if len(stats) else (np.nan,) * 3
+        lines.append('%5d-%-5d  %11.2f  %9s  %18.2f  %5.2f' % (
+            block[0][0], block[-1][0], fit, '%.2f' % ep if common else '-', noise, fit / noise if noise else np.nan))
+    return lines
+
+
 def plot_progress(prefix, ax=None, title=None, x='generation', reference=None, reference_label=None):
     """Draw the curves of one run on ax (a new figure if None); returns the figure.
 
@@ -143,6 +195,8 @@ def main():
     p.add_argument('--reference', help='log prefix of another run to draw dashed on the same axes')
     p.add_argument('--reference_label', help='its name in the legend (default: the prefix\'s file name)')
     p.add_argument('--title', help='figure title (default: the prefix\'s file name)')
+    p.add_argument('--spread', type=positive_int, default=0, metavar='N',
+                   help='also print the spread table (see above) in blocks of N generations (default: off)')
     args = p.parse_args()
     prefix = log_prefix(args.log)
     import matplotlib
@@ -158,6 +212,11 @@ def main():
     hist, evals = load_history(prefix)
     print('wrote %s (%d generations, %d evaluations, best eval %s)' % (
         out, len(hist), len(evals), evals[-1]['best'] if evals else 'none'))
+    if args.spread:
+        try:
+            print('\n'.join(spread_table(prefix, args.spread)))
+        except ValueError as e:
+            sys.exit('plot_training_progress.py: %s' % e)
 
 
 if __name__ == '__main__':

@@ -343,3 +343,34 @@ def test_episodes_axis_counts_generations_and_evaluations(tmp_path):
     shutil.copy(os.path.join(ESTOOL, SHIPPED + '.hist.json'), str(bad) + '.hist.json')
     proc = run_script(['plot_training_progress.py', str(bad), '--x', 'episodes'], ESTOOL, check=False)
     assert proc.returncode != 0 and '.<num_episode>.<popsize>' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def test_per_episode_rewards_are_logged_and_their_spread_tabled(tmp_path):
+    """<prefix>.rewards.json holds each solution's reward on each of its episodes; the fitness
+    that hist.json logs is their row mean, and --spread tables them."""
+    out = run_script(TRAIN[:-4] + ['-e', '3', '--common_seeds', '--max_gen', '3', '--eval_steps', '100',
+                                   '--log_dir', str(tmp_path)], ESTOOL).stdout
+    name = 'cartpole_swingup.cma.3.4'
+    rows = read(tmp_path / (name + '.rewards.json'))
+    hist = read(tmp_path / (name + '.hist.json'))
+    assert [r[0] for r in rows] == [1, 2, 3]
+    for (gen, rewards), h in zip(rows, hist):
+        r = np.array(rewards)
+        assert r.shape == (4, 3)
+        assert abs(r.mean(axis=1).mean() - h[2]) < 0.02 and abs(r.mean(axis=1).max() - h[4]) < 0.02
+    out = run_script(['plot_training_progress.py', str(tmp_path / name), '--spread', '2', '-o', str(tmp_path / 'p.png')],
+                     ESTOOL).stdout
+    table = out.splitlines()[-3:]
+    assert table[0].startswith('generations') and 'track std' in table[0]
+    assert table[1].split()[0] == '1-2' and table[2].split()[0] == '3-3'
+
+    sys.path.insert(0, ESTOOL)
+    try:
+        from plot_training_progress import generation_spread
+    finally:
+        sys.path.remove(ESTOOL)
+    solution, track = np.array([0.0, 10.0, 20.0, 30.0]), np.array([0.0, 100.0, 300.0])
+    fit_std, track_std, noise = generation_spread(solution[:, None] + track[None, :], common=True)
+    assert abs(fit_std - solution.std()) < 1e-9 and abs(track_std - track.std()) < 1e-9 and noise < 1e-9
+    _, _, noise = generation_spread(solution[:, None] + track[None, :], common=False)
+    assert abs(noise - track.std(ddof=1) / np.sqrt(3)) < 1e-9    # episodes not shared: their spread is noise
