@@ -1,6 +1,6 @@
 """Score V on episodes it was not trained on: reconstruction loss and KL per frame.
 
-    python vae_eval.py --vae vae/vae.json --record_dir record_heldout
+    python vae_eval.py --vae tf_models/vae.json --record_dir record_heldout
     python vae_eval.py --vae tf_vae/vae.json --record_dir record_heldout --out log/vae_heldout.json
 
 Each frame is encoded to (mu, logvar) and decoded from z = mu, so the figure is
@@ -68,7 +68,7 @@ def describe(result):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split('\n\n', 1)[1])
-    p.add_argument('--vae', default='vae/vae.json', help='V weights from vae_train.py (default: %(default)s)')
+    p.add_argument('--vae', default='tf_models/vae.json', help='V weights from vae_train.py (default: %(default)s)')
     p.add_argument('--record_dir', default='record_heldout',
                    help='episodes from extract.py that V was not trained on (default: %(default)s)')
     p.add_argument('--max_files', type=nonnegative_int, default=0, help='use only the first N record files; 0 = all (default: %(default)s)')
