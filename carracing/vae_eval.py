@@ -10,7 +10,6 @@ Means are over frames; the +/- is the standard error over episodes.
 """
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -75,11 +74,8 @@ def main():
     p.add_argument('--batch_size', type=positive_int, default=200, help='frames encoded at once (default: %(default)s)')
     p.add_argument('--out', default='', help='also write the figures to this JSON file (default: print only)')
     args = p.parse_args()
-    files = sorted(glob.glob(os.path.join(args.record_dir, '*.npz')))
-    if args.max_files:
-        files = files[:args.max_files]
-    if not files:
-        sys.exit('vae_eval.py: no %s/*.npz episodes (make them with extract.py or extract.bash)' % args.record_dir)
+    from vae_train import record_files
+    files = record_files('vae_eval.py', args.record_dir, args.max_files)
     from runtime import VAE, exit_on_weights_error
     vae = exit_on_weights_error(VAE.load, args.vae)
     result = heldout_losses(vae, files, args.batch_size)

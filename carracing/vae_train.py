@@ -34,6 +34,16 @@ def count_frames(path):
     return shape[0]
 
 
+def record_files(script, record_dir, max_files=0):
+    """record_dir/*.npz sorted (the first max_files if > 0); exits in one line if there are none."""
+    files = sorted(glob.glob(os.path.join(record_dir, '*.npz')))
+    if max_files:
+        files = files[:max_files]
+    if not files:
+        sys.exit('%s: no %s/*.npz episodes (make them with extract.py or extract.bash)' % (script, record_dir))
+    return files
+
+
 def load_obs(path):
     """-> obs (T, 64, 64, 3) uint8, or None (with a warning) if the file is unreadable."""
     try:
@@ -156,15 +166,8 @@ def main():
                    help='episodes not trained on; their loss (vae_eval.py) is printed at each epoch end (default: none)')
     args = p.parse_args()
 
-    files = sorted(glob.glob(os.path.join(args.record_dir, '*.npz')))
-    if args.max_files:
-        files = files[:args.max_files]
-    if not files:
-        sys.exit('vae_train.py: no %s/*.npz episodes (make them with extract.py or extract.bash)' % args.record_dir)
-    heldout_files = sorted(glob.glob(os.path.join(args.heldout_dir, '*.npz'))) if args.heldout_dir else []
-    if args.heldout_dir and not heldout_files:
-        sys.exit('vae_train.py: --heldout_dir: no %s/*.npz episodes (make them with extract.py or extract.bash)'
-                 % args.heldout_dir)
+    files = record_files('vae_train.py', args.record_dir, args.max_files)
+    heldout_files = record_files('vae_train.py: --heldout_dir', args.heldout_dir) if args.heldout_dir else []
     frames_per_epoch = 0
     for path in files:
         try:

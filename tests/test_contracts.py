@@ -1,6 +1,6 @@
 """What carracing/ and doomrnn/ promise alike, checked once for both folders.
 
-runtime.py, vae_train.py and series.py are copied into each experiment folder (each folder
+runtime.py, vae_train.py, vae_eval.py and series.py are copied into each experiment folder (each folder
 stands alone); these tests hold the copies to the same contracts, so a fix made in one copy
 and not the other fails here: the 2018 weights layout, one-line errors for missing or
 malformed weights, numpy V and M equal to Keras through the JSON files, corrupt records
