@@ -134,7 +134,7 @@ def spread_table(prefix, every=10):
     for start in range(0, len(rows), every):
         block = rows[start:start + every]
         stats = np.array([generation_spread(r, common) for _, r in block])
-        fit, ep, noise = np.nanmean(stats, axis=0) if len(stats) else (np.nan,) * 3
+        fit, ep, noise = np.nanmean(stats, axis=0)
         lines.append('%5d-%-5d  %11.2f  %9s  %18.2f  %5.2f' % (
             block[0][0], block[-1][0], fit, '%.2f' % ep if common else '-', noise, fit / noise if noise else np.nan))
     return lines
