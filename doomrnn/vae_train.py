@@ -107,8 +107,9 @@ def load_checkpoint(model, out_dir):
         with open(path) as f:
             state = json.load(f)
         weights, optimizer = state.pop('files', LEGACY_FILES)
-        model.load_weights(os.path.join(out_dir, weights))
+        # built first, so that load_weights finds the optimizer variables the file holds
         model.optimizer.build(model.trainable_variables)
+        model.load_weights(os.path.join(out_dir, weights))
         with np.load(os.path.join(out_dir, optimizer)) as saved:
             if len(saved.files) != len(model.optimizer.variables):
                 raise ValueError('%d optimizer arrays, this model has %d' % (len(saved.files), len(model.optimizer.variables)))
@@ -217,6 +218,9 @@ def main():
                 wrote = True
                 save_checkpoint(model, args.out_dir, state)
                 save_json_weights(os.path.join(args.out_dir, 'vae.json'), model.export_arrays())
+                recent = losses[-args.checkpoint_every:]
+                print('epoch %d  step %d of %d  loss %.2f (mean of the last %d steps)'
+                      % (epoch + 1, i + 1, steps_per_epoch, np.mean(recent), len(recent)), flush=True)
             if args.max_steps and state['step'] >= args.max_steps:
                 done = True
                 break
