@@ -20,6 +20,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 SCALE = 10000.0
 FORGET_BIAS = 1.0   # added to the forget gate at run time, as in TF1's LSTM cells
 ACTION_SIZE = 3     # steer, gas, brake
+ENCODE_ROWS = 32    # V encodes at most this many frames at once; at 128 rows the conv activations
+                    # no longer fit in cache and a frame costs ~1.3x as much
 ENC_FILTERS, ENC_KERNEL = (32, 64, 128, 256), 4
 DEC_FILTERS, DEC_KERNELS = (128, 64, 32, 3), (5, 5, 6, 6)
 
@@ -173,6 +175,9 @@ class VAE:
     def encode_mu_logvar(self, frames):
         """(B, 64, 64, 3) uint8 or float in [0, 1] -> mu, logvar (B, z)."""
         x = np.asarray(frames)
+        if len(x) > ENCODE_ROWS:
+            parts = [self.encode_mu_logvar(x[i:i + ENCODE_ROWS]) for i in range(0, len(x), ENCODE_ROWS)]
+            return np.concatenate([mu for mu, _ in parts]), np.concatenate([lv for _, lv in parts])
         x = x if x.dtype == np.uint8 else x.astype(np.float32)   # conv2d scales uint8 to [0, 1]
         for kernel, bias in self.layers[:4]:
             x = conv2d(x, kernel, bias)

@@ -139,7 +139,7 @@ def test_numpy_v_and_m_match_keras_through_the_json_layout(folder, tmp_path):
     for a, b in zip(arrays, vae.export_arrays()):
         assert np.abs(a - b).max() <= 0.5 / rt.SCALE + 1e-7     # rounding to 4 decimals only
     vae.import_arrays(arrays)
-    frames = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3)).astype(np.uint8)
+    frames = np.random.default_rng(0).integers(0, 256, (70, 64, 64, 3)).astype(np.uint8)
     mu, logvar = (ops.convert_to_numpy(t) for t in vae.encode(frames.astype(np.float32) / 255))
     np_mu, np_logvar = rt.VAE(arrays).encode_mu_logvar(frames)
     assert np.abs(mu - np_mu).max() < 1e-4 and np.abs(logvar - np_logvar).max() < 1e-4
