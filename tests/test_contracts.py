@@ -4,7 +4,7 @@ runtime.py, vae_train.py, vae_eval.py and series.py are copied into each experim
 stands alone); these tests hold the copies to the same contracts, so a fix made in one copy
 and not the other fails here: the 2018 weights layout, one-line errors for missing or
 malformed weights, numpy V and M equal to Keras through the JSON files, corrupt records
-skipped, interrupted training resumed, and shipped logs that agree with themselves.
+skipped, interrupted training and encoding resumed, and shipped logs that agree with themselves.
 """
 
 import json
@@ -208,6 +208,31 @@ def test_corrupt_records_are_skipped_and_counted(folder, tmp_path):
     assert 'skipped 2 unreadable' in out.stdout and '1.npz' in out.stderr and '2.npz' in out.stderr
     with np.load(tmp_path / 'series.npz') as s:
         assert len(s['lengths']) == spec['episodes'] - 2
+
+
+def test_a_stopped_series_run_resumes_from_its_parts(folder, tmp_path):
+    name, spec, _, (d, _) = folder
+    series = tmp_path / 'series' / 'series.npz'
+    args = ['series.py', '--record_dir', str(d / 'record'), '--vae', str(d / 'tf_vae' / 'vae.json'), '--out', str(series)]
+    # the first two episodes reach their parts, then the final write fails (its temp path is a folder)
+    (tmp_path / 'series' / 'series.npz.tmp').mkdir(parents=True)
+    stopped = run_script(args + ['--max_files', '2', '--checkpoint_every', '1'], spec['dir'], check=False)
+    assert stopped.returncode != 0 and not series.exists()
+    assert sorted(os.listdir(str(series) + '.parts')) == ['part-00000.npz', 'part-00001.npz']
+    (tmp_path / 'series' / 'series.npz.tmp').rmdir()
+    refused = run_script(args, spec['dir'], check=False)
+    assert refused.returncode != 0 and 'add --resume' in refused.stderr.strip().splitlines()[-1]
+    other = tmp_path / 'other'
+    shutil.copytree(d / 'record', other)
+    (other / sorted(os.listdir(other), key=lambda n: (len(n), n))[0]).unlink()
+    moved = run_script(['series.py', '--record_dir', str(other)] + args[3:] + ['--resume'], spec['dir'], check=False)
+    assert moved.returncode != 0 and 'are not the first of the record files' in moved.stderr.strip().splitlines()[-1]
+    out = run_script(args + ['--resume'], spec['dir']).stdout
+    assert 'resumed after 2 of %d record files' % spec['episodes'] in out
+    assert not os.path.exists(str(series) + '.parts')
+    with np.load(series) as resumed, np.load(d / 'series' / 'series.npz') as whole:
+        for key in ('mu', 'logvar', 'action', 'lengths'):
+            assert np.array_equal(resumed[key], whole[key]), key
 
 
 def test_vae_and_rnn_training_resume_from_their_checkpoints(folder, tmp_path):
