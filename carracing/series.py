@@ -114,6 +114,7 @@ def main():
             got['lengths'].append(len(obs))
         if len(names) == args.checkpoint_every:
             write_part(parts_dir, part, got, names, bad, first)
+            print('series: %d of %d record files encoded' % (len(got['lengths']) + len(got['bad']), len(files)), flush=True)
             part, first, names, bad = part + 1, len(got['lengths']), [], []
     if not got['lengths']:
         shutil.rmtree(parts_dir)

@@ -217,7 +217,7 @@ def test_a_stopped_series_run_resumes_from_its_parts(folder, tmp_path):
     # the first two episodes reach their parts, then the final write fails (its temp path is a folder)
     (tmp_path / 'series' / 'series.npz.tmp').mkdir(parents=True)
     stopped = run_script(args + ['--max_files', '2', '--checkpoint_every', '1'], spec['dir'], check=False)
-    assert stopped.returncode != 0 and not series.exists()
+    assert stopped.returncode != 0 and not series.exists() and 'series: 2 of 2 record files encoded' in stopped.stdout
     assert sorted(os.listdir(str(series) + '.parts')) == ['part-00000.npz', 'part-00001.npz']
     (tmp_path / 'series' / 'series.npz.tmp').rmdir()
     refused = run_script(args, spec['dir'], check=False)
