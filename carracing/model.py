@@ -243,7 +243,9 @@ def main():
     p.add_argument('mode', choices=['render', 'norender'], help='one episode in a window, or scores only')
     p.add_argument('params_file', help='controller log: log/<name>.best.json ([params, reward]), log/<name>.json, '
                                        'or log/<name>.log.json with --gen')
-    p.add_argument('seed', nargs='?', type=int, default=0, help='track seed of the first episode (default: %(default)s)')
+    # the default is spelled out: parse_intermixed_args hides positional defaults while it parses
+    # the options, so %(default)s in this help made -h fail
+    p.add_argument('seed', nargs='?', type=int, default=0, help='track seed of the first episode (default: 0)')
     p.add_argument('--episodes', type=int, default=100, help='episodes in norender mode (default: %(default)s)')
     p.add_argument('--vae', default='vae/vae.json', help='V weights (default: %(default)s)')
     p.add_argument('--rnn', default='rnn/rnn.json', help='M weights (default: %(default)s)')

@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -51,3 +53,24 @@ def test_markdown_speaks_only_of_the_repo():
                         found += ['%s:%d: %s' % (os.path.relpath(path, ROOT), n, m.group(0))
                                   for m in NOT_ABOUT_THE_REPO.finditer(line)]
     assert not found, found
+
+
+def scripts():
+    """Every file of the three folders that runs as a script."""
+    found = []
+    for folder in ('carracing', 'doomrnn', 'estool'):
+        for name in sorted(os.listdir(os.path.join(ROOT, folder))):
+            if name.endswith('.py'):
+                with open(os.path.join(ROOT, folder, name)) as f:
+                    if "if __name__ == '__main__':" in f.read():
+                        found.append(folder + '/' + name)
+    return found
+
+
+@pytest.mark.parametrize('script', scripts())
+def test_every_script_answers_help(script):
+    folder, name = script.split('/')
+    out = subprocess.run([sys.executable, name, '--help'], cwd=os.path.join(ROOT, folder), capture_output=True,
+                         text=True, timeout=120)
+    # (pygame's banner may come first)
+    assert out.returncode == 0 and re.search(r'^usage: %s' % name, out.stdout, re.MULTILINE), out.stderr[-2000:]
