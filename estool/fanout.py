@@ -393,6 +393,11 @@ def _report_and_abort(comm):
         comm.Abort(1)
 
 
+def stop_workers(comm, num_worker):
+    for w in range(num_worker):
+        comm.send(None, dest=w + 1, tag=STOP_TAG)
+
+
 def worker_loop(comm, make_evaluator):
     """Ranks 1..n: evaluate jobs until the master says stop. Never imports TensorFlow."""
     from mpi4py import MPI
@@ -607,8 +612,7 @@ class Master:
         write_json_atomic(self.prefix + '.hist_best.json', state['hist_best'])
 
     def stop_workers(self):
-        for w in range(self.args.num_worker):
-            self.comm.send(None, dest=w + 1, tag=STOP_TAG)
+        stop_workers(self.comm, self.args.num_worker)
 
 
 def run(args, game, num_params, make_evaluator):
@@ -630,10 +634,11 @@ def run(args, game, num_params, make_evaluator):
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()
     if comm.Get_size() != args.num_worker + 1:
+        # Every rank sees the mismatch, so all leave in order: MPI_Abort could drop the message.
         if rank == 0:
             sys.stderr.write('-n %d needs %d MPI processes (mpiexec -n %d), got %d\n' % (
                 args.num_worker, args.num_worker + 1, args.num_worker + 1, comm.Get_size()))
-        comm.Abort(2)
+        sys.exit(2)
     _quiet_sigint(rank, os.path.join(args.log_dir, log_name(game, args)))
     hosts = comm.gather(MPI.Get_processor_name(), root=0)
     if rank == 0:
@@ -644,6 +649,12 @@ def run(args, game, num_params, make_evaluator):
             # Only rank 0 reads and writes the logs: under a multi-host mpiexec the other
             # ranks may run where log_dir does not exist.
             lock = preflight(args, prefix, num_params)   # noqa: F841  (held until this process ends)
+        except SystemExit:
+            # No job is out yet, so the workers can be stopped in order and the run ends
+            # normally: mpiexec then forwards the refusal, which MPI_Abort can drop.
+            stop_workers(comm, args.num_worker)
+            raise
+        try:
             Master(comm, args, game, num_params).run()
         except BaseException as e:
             # Workers wait for jobs for ever: a master that stops must take them down.

@@ -207,6 +207,14 @@ def test_runs_under_a_user_started_mpiexec_with_a_hostfile(tmp_path):
     assert out.returncode == 0 and 'gen 3 ' in out.stdout, out.stderr
 
 
+def test_a_user_started_mpiexec_of_the_wrong_size_is_refused_in_one_line(tmp_path):
+    mpiexec = os.path.join(os.path.dirname(sys.executable), 'mpiexec')
+    out = subprocess.run([mpiexec, '-n', '2', sys.executable, '-u'] + TRAIN + ['--log_dir', str(tmp_path)],
+                         cwd=ESTOOL, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert '-n 2 needs 3 MPI processes (mpiexec -n 3), got 2' in out.stderr and 'Traceback' not in out.stderr
+
+
 # ---------------------------------------------------------------- 10: flags are validated
 
 @pytest.mark.parametrize('folder, args, flag', [
