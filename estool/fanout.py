@@ -587,7 +587,7 @@ class Master:
             state['gen'] = gen
             state['seconds'] = time.time() - start
             write_pickle_atomic(self.prefix + '.es.pkl', state)
-        self.stop_workers()
+        stop_workers(self.comm, self.args.num_worker)
 
     def evaluate_mean(self, es, state, gen, start):
         params = rounded(es.current_param())
@@ -610,9 +610,6 @@ class Master:
         write_json_atomic(self.prefix + '.log.json', state['eval_log'])
         write_json_atomic(self.prefix + '.best.json', [state['best_params'], round(best, 4)])
         write_json_atomic(self.prefix + '.hist_best.json', state['hist_best'])
-
-    def stop_workers(self):
-        stop_workers(self.comm, self.args.num_worker)
 
 
 def run(args, game, num_params, make_evaluator):
