@@ -181,7 +181,8 @@ def plot_progress(prefix, ax=None, title=None, x='generation', reference=None, r
     ax.set_ylabel('reward')
     ax.set_title(title or os.path.basename(prefix))
     ax.grid(alpha=0.3)
-    ax.legend(loc='lower right')
+    # below the axes: inside, it hides the rising end of the curves
+    ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize='small')
     fig.tight_layout()
     return fig
 
