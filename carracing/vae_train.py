@@ -163,9 +163,15 @@ def main():
     p.add_argument('--checkpoint_every', type=positive_int, default=500, help='steps between checkpoints (default: %(default)s)')
     p.add_argument('--seed', type=nonnegative_int, default=0, help='run seed (default: %(default)s)')
     p.add_argument('--resume', action='store_true', help='continue from out_dir/ckpt_*')
+    p.add_argument('--init', default='',
+                   help='start from the weights of this vae.json (2018 layout), with a fresh optimizer: to go on '
+                        'from a V whose checkpoint is not at hand, or to fine-tune one on new episodes; '
+                        'not with --resume (default: random weights)')
     p.add_argument('--heldout_dir', default='',
                    help='episodes not trained on; their loss (vae_eval.py) is printed at each epoch end (default: none)')
     args = p.parse_args()
+    if args.init and args.resume:
+        p.error('--init and --resume exclude each other: --resume continues from out_dir\'s checkpoint')
 
     files = record_files('vae_train.py', args.record_dir, args.max_files)
     heldout_files = record_files('vae_train.py: --heldout_dir', args.heldout_dir) if args.heldout_dir else []
@@ -182,12 +188,19 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
 
     import keras
-    from runtime import save_json_weights
+    from runtime import VAE, exit_on_weights_error, load_json_weights, save_json_weights
     from vae.vae import build_vae
     keras.utils.set_random_seed(args.seed)
     model = build_vae(args.z_size, args.kl_tolerance, args.seed)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     state = {'epoch': 0, 'step_in_epoch': 0, 'step': 0}
+    if args.init:
+        arrays = exit_on_weights_error(load_json_weights, args.init, 'vae_train.py')
+        init_z = exit_on_weights_error(VAE, arrays, args.init).z_size   # checks every shape
+        if init_z != args.z_size:
+            sys.exit('vae_train.py: --init %s is a V with z %d, not --z_size %d' % (args.init, init_z, args.z_size))
+        model.import_arrays(arrays)
+        print('started from the weights of %s' % args.init, flush=True)
     if args.resume:
         state = load_checkpoint(model, args.out_dir)
         print('resumed at epoch %d step %d' % (state['epoch'] + 1, state['step_in_epoch']), flush=True)
@@ -238,7 +251,6 @@ def main():
         save_json_weights(os.path.join(args.out_dir, 'vae.json'), model.export_arrays())
         heldout = ''
         if args.heldout_dir:
-            from runtime import VAE
             from vae_eval import describe, heldout_losses
             result = heldout_losses(VAE(model.export_arrays()), heldout_files)
             heldout = '  held-out %s' % (describe(result) if result else 'unreadable')

@@ -257,6 +257,27 @@ def test_vae_and_rnn_training_resume_from_their_checkpoints(folder, tmp_path):
     assert 'resumed at step %d' % spec['rnn_steps'] in out and 'step %d ' % steps in out
 
 
+def test_vae_training_starts_from_init_weights(folder, tmp_path):
+    """--init loads a vae.json into the model before the first step: with a learning rate too
+    small to move a weight, the V written after one step is the one given (random weights
+    would differ everywhere). A V of another z, or --init with --resume, stops in one line."""
+    name, spec, _, (d, _) = folder
+    init = d / 'tf_vae' / 'vae.json'
+    args = ['vae_train.py', '--record_dir', str(d / 'record'), '--z_size', str(Z), '--batch_size', '20',
+            '--epochs', '1', '--max_steps', '1', '--learning_rate', '1e-12', '--seed', '5']
+    out = run_script(args + ['--out_dir', str(tmp_path / 'a'), '--init', str(init)], spec['dir']).stdout
+    assert 'started from the weights of %s' % init in out
+    assert load(tmp_path / 'a' / 'vae.json') == load(init)
+    run_script(args + ['--out_dir', str(tmp_path / 'b')], spec['dir'])
+    assert load(tmp_path / 'b' / 'vae.json') != load(init)
+    for extra, words in [(['--z_size', str(Z + 1)], 'is a V with z %d, not --z_size %d' % (Z, Z + 1)),
+                         (['--resume'], '--init and --resume exclude each other')]:
+        proc = run_script(args + ['--out_dir', str(tmp_path / 'c'), '--init', str(init)] + extra, spec['dir'],
+                          check=False)
+        assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+        assert words in proc.stderr.strip().splitlines()[-1]
+
+
 # ---------------------------------------------------------------- the shipped logs
 
 @pytest.mark.parametrize('name', FOLDERS)
