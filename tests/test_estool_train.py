@@ -103,11 +103,11 @@ def test_every_optimizer_trains_with_the_optional_flags(tmp_path, opt):
 
 
 @pytest.mark.parametrize('antithetic', [False, True])
-def test_common_seeds_give_every_solution_the_same_episodes(antithetic):
+def test_common_seeds_give_every_solution_the_same_episodes(antithetic, tmp_path):
     import argparse
     from estool import fanout
     parser = fanout.add_es_arguments(argparse.ArgumentParser(), num_worker=2, num_worker_trial=4, num_episode=3)
-    flags = ['--antithetic'] if antithetic else []
+    flags = ['--log_dir', str(tmp_path)] + (['--antithetic'] if antithetic else [])
     shared = fanout.Master(None, parser.parse_args(flags + ['--common_seeds']), 'game', 5)
     rng = np.random.default_rng(0)
     first, second = shared.train_seeds(rng), shared.train_seeds(rng)
