@@ -13,6 +13,10 @@ of the mean (train.py runs it on popsize x num_episode fixed episodes), both rea
 log name <game>.<optimizer>.<num_episode>.<popsize>. --reference draws another run's
 population mean and best evaluation on the same axes, dashed.
 
+--after PREFIX draws a run that this one continued (train.py --init <its best.json>) before it:
+this run's generations and episodes are counted on from that run's last generation, and a
+dotted line marks where the search changed. Repeat it for a longer chain, earliest first.
+
 --spread N prints, for each block of N generations, whether the search could rank its
 solutions (from <prefix>.rewards.json, each solution's reward on each episode): the spread of
 fitness between the solutions of a generation, the spread between episodes (tracks), and the
@@ -140,22 +144,45 @@ def spread_table(prefix, every=10):
     return lines
 
 
-def plot_progress(prefix, ax=None, title=None, x='generation', reference=None, reference_label=None):
+def chained_history(prefixes, x):
+    """Runs that continued one another, earliest first -> (hist, evals, hist x, eval x, joints).
+
+    Each run's x is counted on from the end of the run before it (its last generation, or the
+    episodes spent by then, its evaluation at that generation included); joints are those x."""
+    hist, evals, hist_x, eval_x, joints = [], [], [], [], []
+    offset = 0
+    for i, prefix in enumerate(prefixes):
+        h, e = load_history(prefix)
+        if x == 'episodes':
+            hx, ex = episodes_spent(prefix, h, e)
+            num_episode, popsize = run_scale(prefix)
+            end = hx[-1] + (num_episode * popsize if any(r['gen'] == h[-1]['gen'] for r in e) else 0)
+        else:
+            hx, ex = [r['gen'] for r in h], [r['gen'] for r in e]
+            end = h[-1]['gen']
+        if i:
+            joints.append(offset)
+        hist += h
+        evals += [dict(r, run=i) for r in e]
+        hist_x += [offset + v for v in hx]
+        eval_x += [offset + v for v in ex]
+        offset += end
+    return hist, evals, hist_x, eval_x, joints
+
+
+def plot_progress(prefix, ax=None, title=None, x='generation', reference=None, reference_label=None, after=()):
     """Draw the curves of one run on ax (a new figure if None); returns the figure.
 
     x: 'generation' or 'episodes' (episodes spent, see the module docstring). reference: the log
-    prefix of another run, drawn dashed on the same axes."""
+    prefix of another run, drawn dashed on the same axes. after: log prefixes of the runs this
+    one continued, earliest first, drawn before it (see --after)."""
     import matplotlib.pyplot as plt
 
-    hist, evals = load_history(prefix)
+    hist, evals, gens, eval_x, joints = chained_history(list(after) + [prefix], x)
     if ax is None:
         fig, ax = plt.subplots(figsize=(9, 5))
     else:
         fig = ax.figure
-    if x == 'episodes':
-        gens, eval_x = episodes_spent(prefix, hist, evals)
-    else:
-        gens, eval_x = [h['gen'] for h in hist], [e['gen'] for e in evals]
     if reference:
         ref_hist, ref_evals = load_history(reference)
         if x == 'episodes':
@@ -173,8 +200,13 @@ def plot_progress(prefix, ax=None, title=None, x='generation', reference=None, r
     if evals:
         ax.plot(eval_x, [e['curr'] for e in evals], 'o', color='tab:orange',
                 label='evaluation of mean params')
-        ax.step(eval_x, [e['best'] for e in evals], where='post', color='tab:red',
-                label='best evaluation')
+        for run in sorted({e['run'] for e in evals}):   # each run keeps its own best (its own tracks)
+            xs = [v for v, e in zip(eval_x, evals) if e['run'] == run]
+            ax.step(xs, [e['best'] for e in evals if e['run'] == run], where='post', color='tab:red',
+                    label=None if run != evals[0]['run'] else 'best evaluation')
+    for i, joint in enumerate(joints):
+        ax.axvline(joint, linestyle=':', color='tab:green',
+                   label='continued as %s' % os.path.basename(prefix) if i == len(joints) - 1 else None)
     if reference and x == 'episodes':
         ax.set_xlim(0, max(gens[-1], eval_x[-1] if eval_x else 0) * 1.05)   # the reference ran far longer
     ax.set_xlabel('episodes spent' if x == 'episodes' else 'generation')
@@ -196,6 +228,9 @@ def main():
     p.add_argument('--reference', help='log prefix of another run to draw dashed on the same axes')
     p.add_argument('--reference_label', help='its name in the legend (default: the prefix\'s file name)')
     p.add_argument('--title', help='figure title (default: the prefix\'s file name)')
+    p.add_argument('--after', action='append', default=[], metavar='PREFIX',
+                   help='log prefix of a run this one continued (train.py --init), drawn before it; '
+                        'repeat for a chain, earliest first (default: none)')
     p.add_argument('--spread', type=positive_int, default=0, metavar='N',
                    help='also print the spread table (see above) in blocks of N generations (default: off)')
     args = p.parse_args()
@@ -205,7 +240,7 @@ def main():
     try:
         fig = plot_progress(prefix, title=args.title, x=args.x,
                             reference=log_prefix(args.reference) if args.reference else None,
-                            reference_label=args.reference_label)
+                            reference_label=args.reference_label, after=[log_prefix(a) for a in args.after])
     except (FileNotFoundError, ValueError, IndexError, KeyError) as e:
         sys.exit('plot_training_progress.py: %s' % e)
     out = args.output or prefix + '.png'

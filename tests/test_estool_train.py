@@ -345,6 +345,35 @@ def test_episodes_axis_counts_generations_and_evaluations(tmp_path):
     assert proc.returncode != 0 and '.<num_episode>.<popsize>' in proc.stderr and 'Traceback' not in proc.stderr
 
 
+def test_after_draws_the_run_that_was_continued_first(tmp_path):
+    """--after: the continued run's generations and episodes are counted on from the first run's end."""
+    def write_run(name, gens, eval_gens):
+        json.dump([[g, 10 * g, float(g), 0.0, 2.0 * g, 1.0, 0.1, 100.0, 200] for g in gens],
+                  open(tmp_path / (name + '.hist.json'), 'w'))
+        json.dump([[g, 10 * g, 'improvement', 0.0, 'curr', 5.0 * g, 'prev', 0.0, 'best', 5.0 * g] for g in eval_gens],
+                  open(tmp_path / (name + '.hist_best.json'), 'w'))
+    write_run('x.cma.2.4', [1, 2, 3, 4], [2, 4])     # 8 episodes a generation and an evaluation
+    write_run('x.cma.4.4', [1, 2, 3], [2])            # 16
+    sys.path.insert(0, ESTOOL)
+    try:
+        from plot_training_progress import chained_history
+    finally:
+        sys.path.remove(ESTOOL)
+    first, second = str(tmp_path / 'x.cma.2.4'), str(tmp_path / 'x.cma.4.4')
+    hist, evals, hist_x, eval_x, joints = chained_history([first, second], 'generation')
+    assert hist_x == [1, 2, 3, 4, 5, 6, 7] and eval_x == [2, 4, 6] and joints == [4]
+    hist, evals, hist_x, eval_x, joints = chained_history([first, second], 'episodes')
+    # the first run ends at 4 x 8 + 2 x 8 = 48 episodes; the second adds 16 a generation and its evaluation
+    assert joints == [48] and hist_x == [8, 16, 32, 40, 64, 80, 112] and eval_x == [24, 48, 96]
+    assert [e['run'] for e in evals] == [0, 0, 1]
+    png = tmp_path / 'p.png'
+    out = run_script(['plot_training_progress.py', second, '--after', first, '--x', 'episodes', '-o', str(png)],
+                     ESTOOL).stdout
+    assert '3 generations, 1 evaluations' in out and png.stat().st_size > 10000
+    proc = run_script(['plot_training_progress.py', second, '--after', str(tmp_path / 'none')], ESTOOL, check=False)
+    assert proc.returncode != 0 and 'no such file' in proc.stderr and 'Traceback' not in proc.stderr
+
+
 def test_per_episode_rewards_are_logged_and_their_spread_tabled(tmp_path):
     """<prefix>.rewards.json holds each solution's reward on each of its episodes; the fitness
     that hist.json logs is their row mean, and --spread tables them."""
