@@ -155,11 +155,9 @@ def chained_history(prefixes, x):
         h, e = load_history(prefix)
         if x == 'episodes':
             hx, ex = episodes_spent(prefix, h, e)
-            num_episode, popsize = run_scale(prefix)
-            end = hx[-1] + (num_episode * popsize if any(r['gen'] == h[-1]['gen'] for r in e) else 0)
         else:
             hx, ex = [r['gen'] for r in h], [r['gen'] for r in e]
-            end = h[-1]['gen']
+        end = max(hx[-1], ex[-1]) if ex else hx[-1]   # an evaluation after the last generation ends the run
         if i:
             joints.append(offset)
         hist += h
@@ -184,11 +182,7 @@ def plot_progress(prefix, ax=None, title=None, x='generation', reference=None, r
     else:
         fig = ax.figure
     if reference:
-        ref_hist, ref_evals = load_history(reference)
-        if x == 'episodes':
-            ref_x, ref_eval_x = episodes_spent(reference, ref_hist, ref_evals)
-        else:
-            ref_x, ref_eval_x = [h['gen'] for h in ref_hist], [e['gen'] for e in ref_evals]
+        ref_hist, ref_evals, ref_x, ref_eval_x, _ = chained_history([reference], x)
         name = reference_label or os.path.basename(reference)
         ax.plot(ref_x, [h['avg'] for h in ref_hist], '--', color='tab:gray', label='%s: population mean' % name)
         if ref_evals:
