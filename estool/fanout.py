@@ -18,7 +18,8 @@ Run outside MPI, `run()` relaunches the script under `mpiexec -n num_worker+1`. 
     ....best.json       [best_params, best_eval_reward]
     ....hist_best.json  rows [gen, seconds, "improvement", x, "curr", y, "prev", z, "best", w]
     ....log.json        rows [gen, eval_reward, params]
-plus `.args.json` (the resolved flags) and `.es.pkl` (the full state, for --resume).
+plus `.args.json` (the resolved flags; a resume keeps the first start's `--init`) and `.es.pkl`
+(the full state, for --resume).
 
 `.es.pkl` is bulk (CMA-ES keeps a num_params^2 covariance) and is not committed, so a fresh
 checkout has only the logs. --resume then rebuilds the run from them (`state_from_logs`):
@@ -545,6 +546,17 @@ class Master:
         return EVAL_SEED_BASE + np.arange(self.popsize * self.args.num_episode).reshape(
             self.popsize, self.args.num_episode)
 
+    def resolved_flags(self):
+        """The flags to save in .args.json. A resume from .es.pkl refuses --init, so it keeps the
+        first start's: without it the saved flags would no longer say where the search began."""
+        flags = dict(vars(self.args))
+        if self.args.resume and self.args.init is None:
+            try:
+                flags['init'] = read_json(self.prefix + '.args.json', missing={}).get('init')
+            except (OSError, ValueError, AttributeError):
+                pass   # an unreadable record is replaced by this start's flags
+        return flags
+
     def run(self):
         a = self.args
         if a.restart:
@@ -553,7 +565,7 @@ class Master:
                     os.remove(self.prefix + ext)
         state = self.load_state() if a.resume else self.new_state()
         es = state['es']
-        write_json_atomic(self.prefix + '.args.json', vars(a))
+        write_json_atomic(self.prefix + '.args.json', self.resolved_flags())
         print('training %s: %d params, popsize %d, %d episodes each, %d workers' % (
             self.name, self.num_params, self.popsize, a.num_episode, a.num_worker), flush=True)
         start = time.time() - state['seconds']

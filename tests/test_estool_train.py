@@ -190,6 +190,16 @@ def test_init_refuses_a_full_checkpoint(tmp_path):
     assert proc.returncode != 0 and '.es.pkl' in proc.stderr and 'Traceback' not in proc.stderr
 
 
+def test_resume_keeps_the_first_starts_init_in_args_json(tmp_path):
+    start = tmp_path / 'start.json'
+    with open(start, 'w') as f:
+        json.dump([[0.1] * NUM_PARAMS], f)
+    run_script(TRAIN + ['--max_gen', '1', '--init', str(start), '--log_dir', str(tmp_path)], ESTOOL)
+    run_script(TRAIN + ['--max_gen', '2', '--resume', '--log_dir', str(tmp_path)], ESTOOL)
+    flags = read(tmp_path / (NAME + '.args.json'))
+    assert flags['init'] == str(start) and flags['resume'] and flags['max_gen'] == 2
+
+
 def test_resume_without_checkpoint_is_one_line(tmp_path):
     proc = run_script(TRAIN + ['--max_gen', '1', '--resume', '--log_dir', str(tmp_path)], ESTOOL, check=False)
     assert proc.returncode != 0
