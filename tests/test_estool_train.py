@@ -366,7 +366,7 @@ def test_after_draws_the_run_that_was_continued_first(tmp_path):
     write_run('x.cma.4.4', [1, 2, 3], [2])            # 16
     sys.path.insert(0, ESTOOL)
     try:
-        from plot_training_progress import chained_history
+        from plot_training_progress import chained_history, plot_progress
     finally:
         sys.path.remove(ESTOOL)
     first, second = str(tmp_path / 'x.cma.2.4'), str(tmp_path / 'x.cma.4.4')
@@ -376,6 +376,11 @@ def test_after_draws_the_run_that_was_continued_first(tmp_path):
     # the first run ends at 4 x 8 + 2 x 8 = 48 episodes; the second adds 16 a generation and its evaluation
     assert joints == [48] and hist_x == [8, 16, 32, 40, 64, 80, 112] and eval_x == [24, 48, 96]
     assert [e['run'] for e in evals] == [0, 0, 1]
+    fig = plot_progress(second, x='episodes', after=[first])
+    best_lines = [l for l in fig.axes[0].get_lines() if l.get_color() == 'tab:red']
+    # each run's best evaluation stands until the run's end: the second's from 96 to 112
+    assert [list(l.get_xdata()) for l in best_lines] == [[24, 48], [96, 112]]
+    assert [list(l.get_ydata()) for l in best_lines] == [[10.0, 20.0], [10.0, 10.0]]
     png = tmp_path / 'p.png'
     out = run_script(['plot_training_progress.py', second, '--after', first, '--x', 'episodes', '-o', str(png)],
                      ESTOOL).stdout
