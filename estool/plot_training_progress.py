@@ -160,7 +160,7 @@ def chained_history(prefixes, x):
         end = max(hx[-1], ex[-1]) if ex else hx[-1]   # an evaluation after the last generation ends the run
         if i:
             joints.append(offset)
-        hist += [dict(r, run=i) for r in h]
+        hist += h
         evals += [dict(r, run=i) for r in e]
         hist_x += [offset + v for v in hx]
         eval_x += [offset + v for v in ex]
@@ -194,10 +194,11 @@ def plot_progress(prefix, ax=None, title=None, x='generation', reference=None, r
     if evals:
         ax.plot(eval_x, [e['curr'] for e in evals], 'o', color='tab:orange',
                 label='evaluation of mean params')
+        ends = joints + [max(gens[-1], eval_x[-1])]   # where each run ends
         for run in sorted({e['run'] for e in evals}):   # each run keeps its own best (its own tracks)
             xs = [v for v, e in zip(eval_x, evals) if e['run'] == run]
             best = [e['best'] for e in evals if e['run'] == run]
-            end = max([v for v, h in zip(gens, hist) if h['run'] == run] + xs)
+            end = ends[run]
             if end > xs[-1]:   # the best stands until the run goes on to a better one or ends
                 xs, best = xs + [end], best + [best[-1]]
             ax.step(xs, best, where='post', color='tab:red',
