@@ -191,10 +191,11 @@ def plot_progress(prefix, ax=None, title=None, x='generation', reference=None, r
     ax.fill_between(gens, [h['min'] for h in hist], [h['max'] for h in hist], color='tab:blue',
                     alpha=0.2, label='population min-max')
     ax.plot(gens, [h['avg'] for h in hist], color='tab:blue', label='population mean')
+    last = max(gens[-1], eval_x[-1]) if eval_x else gens[-1]   # an evaluation after the last generation ends it
     if evals:
         ax.plot(eval_x, [e['curr'] for e in evals], 'o', color='tab:orange',
                 label='evaluation of mean params')
-        ends = joints + [max(gens[-1], eval_x[-1])]   # where each run ends
+        ends = joints + [last]   # where each run ends
         for run in sorted({e['run'] for e in evals}):   # each run keeps its own best (its own tracks)
             xs = [v for v, e in zip(eval_x, evals) if e['run'] == run]
             best = [e['best'] for e in evals if e['run'] == run]
@@ -207,7 +208,7 @@ def plot_progress(prefix, ax=None, title=None, x='generation', reference=None, r
         ax.axvline(joint, linestyle=':', color='tab:green',
                    label='continued as %s' % os.path.basename(prefix) if i == len(joints) - 1 else None)
     if reference and x == 'episodes':
-        ax.set_xlim(0, max(gens[-1], eval_x[-1] if eval_x else 0) * 1.05)   # the reference ran far longer
+        ax.set_xlim(0, last * 1.05)   # the reference ran far longer
     ax.set_xlabel('episodes spent' if x == 'episodes' else 'generation')
     ax.set_ylabel('reward')
     ax.set_title(title or os.path.basename(prefix))
