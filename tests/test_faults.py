@@ -449,6 +449,18 @@ def test_plot_errors_name_the_file(tmp_path):
     assert '%s: not a train.py log' % (tmp_path / 'x.hist_best.json') in err
 
 
+def test_plot_into_a_closed_pipe_ends_without_a_traceback(tmp_path):
+    """`--spread 1 | head`: the reader leaves before the table; the PNG is written, no traceback."""
+    proc = subprocess.Popen([sys.executable, os.path.join(ESTOOL, 'plot_training_progress.py'),
+                             os.path.join(CAR, 'log', 'carracing.cma.8.32'), '--spread', '1',
+                             '-o', str(tmp_path / 'p.png')],
+                            cwd=ESTOOL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()    # before the script's first print, which then meets a broken pipe
+    _, err = proc.communicate(timeout=300)
+    assert 'Traceback' not in err and 'BrokenPipeError' not in err, err[-2000:]
+    assert proc.returncode == 1 and (tmp_path / 'p.png').stat().st_size > 0
+
+
 # ---------------------------------------------------------------- 3: vizdoom from a read-only folder
 
 def test_doom_replay_and_extraction_run_from_a_read_only_folder(tmp_path):
