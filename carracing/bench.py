@@ -33,7 +33,7 @@ from env import CarRacingEnv
 from model import Agent, rollout_batch
 from runtime import ENC_FILTERS, ENC_KERNEL, exit_on_weights_error, load_params
 
-SHIPPED = 'log/carracing.cma.2.24.log.json'   # with --gen 140: the shipped controller
+SHIPPED = 'log/carracing.cma.16.32.best.json'   # the shipped controller (run 2's best.json)
 
 
 def cpu_ms(fn, repeat):
@@ -104,7 +104,7 @@ def gemm_gflops():
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--params', default=SHIPPED, help='controller for the end-to-end run (default: %(default)s)')
-    p.add_argument('--gen', type=int, default=140,
+    p.add_argument('--gen', type=int, default=-1,
                    help='with a .log.json: the mean evaluated at this generation; -1 for other files (default: %(default)s)')
     p.add_argument('--steps', type=int, default=300, help='env steps per track in the env comparison (default: %(default)s)')
     p.add_argument('--batch', type=int, default=16,

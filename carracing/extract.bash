@@ -2,7 +2,7 @@
 # Fan extract.py out over processes: bash extract.bash [workers] [trials] [first_seed] [extract.py flags...]
 # (default 64 x 200 from seed 0). Worker i extracts seeds first_seed + i*trials .. + (i+1)*trials-1;
 # rerun the same command to resume. Example, 1,000 agent-driven episodes on 2 cores:
-#   bash extract.bash 2 500 1100000 --params log/carracing.cma.2.24.best.json --record_dir record_agent
+#   bash extract.bash 2 500 1100000 --params log/carracing.cma.16.32.best.json --record_dir record_agent
 set -euo pipefail
 cd "$(dirname "$0")"
 workers=${1:-64}

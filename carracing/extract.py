@@ -1,7 +1,7 @@
 """Collect episodes of CarRacing into record/<seed>.npz.
 
     python extract.py --episodes 200 --seed 0        # one worker; extract.bash fans out
-    python extract.py --params log/carracing.cma.2.24.best.json --seed 1100000 --record_dir record_agent
+    python extract.py --params log/carracing.cma.16.32.best.json --seed 1100000 --record_dir record_agent
 
 The default policy is the paper's random one: the full agent (V, M and C) with random
 weights, drawn afresh for each episode; the weights' scale is drawn per episode too, so

@@ -19,7 +19,7 @@ from conftest import CAR, DOOM, UNITS, Z, folder_modules, run_script
 SPEC = {
     'carracing': dict(dir=CAR, pipeline='car_pipeline', modules=['runtime', 'vae.vae', 'rnn.rnn'],
                       episodes=3, vae_steps=4, rnn_steps=6, seq_len=20, action_size=3,
-                      log='log/carracing.cma.2.24', best_gen=380),
+                      log='log/carracing.cma.16.32', best_gen=170),
     'doomrnn': dict(dir=DOOM, pipeline='doom_pipeline', modules=['runtime', 'vae', 'rnn'],
                     episodes=4, vae_steps=6, rnn_steps=10, seq_len=40, action_size=1,
                     log='log/doomrnn.cma.16.64', best_gen=75),

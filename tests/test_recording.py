@@ -16,7 +16,7 @@ from estool import recording
 
 CAR = os.path.join(ROOT, 'carracing')
 DOOM = os.path.join(ROOT, 'doomrnn')
-CAR_PARAMS = 'log/carracing.cma.2.24.best.json'
+CAR_PARAMS = 'log/carracing.cma.16.32.best.json'
 DOOM_PARAMS = 'log/doomrnn.cma.16.64.best.json'
 STEPS = 6
 
