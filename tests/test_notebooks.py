@@ -12,7 +12,7 @@ NOT_IN_A_CLONE = shutil.ignore_patterns('record', 'record_*', 'series', 'tf_vae'
                                         '*.es.pkl', '*.tmp', '__pycache__', '.ipynb_checkpoints', '_vizdoom*')
 
 NOTEBOOKS = {
-    'carracing/plot_training_progress.ipynb': ['540 generations', 'best evaluation: 736.8202'],
+    'carracing/plot_training_progress.ipynb': ['270 generations', 'best evaluation: 896.2425'],
     'carracing/vae_test.ipynb': ['frames from the real env', 'z size 32', 'frames of these episodes: mean'],
     'doomrnn/plot_training_progress.ipynb': ['100 generations', 'best dream evaluation: 1037.6504'],
     'doomrnn/vae_test.ipynb': ['frames from the real game', 'z size 64'],
