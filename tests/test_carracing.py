@@ -340,7 +340,7 @@ def test_reference_2018_files_load_unchanged(car):
 # ---------------------------------------------------------------- the shipped agent
 
 # The shipped controller: run 2's best.json, with vae/vae.json, rnn/rnn.json (README's replay command).
-SHIPPED, SHIPPED_GEN = os.path.join(CAR, 'log', 'carracing.cma.16.32.best.json'), None
+SHIPPED = os.path.join(CAR, 'log', 'carracing.cma.16.32.best.json')
 # Run 1's controller, generation 140's mean, with the world model it was trained on.
 RUN1 = ['log/carracing.cma.2.24.log.json', '--gen', '140', '--vae', 'vae/vae_run1.json', '--rnn', 'rnn/rnn_run1.json']
 
@@ -350,7 +350,7 @@ def test_shipped_agent_has_the_paper_sizes_and_drives_the_real_env(car):
     assert (agent.vae.z_size, agent.rnn.z_size, agent.rnn.units) == (32, 32, 256)
     init_mu, init_logvar = car.runtime.load_initial_z(os.path.join(CAR, 'initial_z', 'initial_z.json'))
     assert init_mu.shape == init_logvar.shape and init_mu.shape[1] == 32 and len(init_mu) >= 100
-    params = car.runtime.load_params(SHIPPED, agent.controller.num_params, SHIPPED_GEN)
+    params = car.runtime.load_params(SHIPPED, agent.controller.num_params)
     assert params.shape == (867,) and np.isfinite(params).all() and np.abs(params).max() > 0
     agent.controller.set_params(params)
     env = car.env.CarRacingEnv()
