@@ -1,7 +1,10 @@
-"""Time a CarRacing rollout worker's step, piece by piece, in one run.
+"""Time a CarRacing rollout worker's step, piece by piece, and the training of V and M, in one run.
 
-    python bench.py                      # about 2 minutes on one core
-    python bench.py --batch 32 --steps 300
+    python bench.py                      # both parts, about 6 minutes on 2 cores
+    python bench.py --part rollout       # the rollout rows only, about 2 minutes on one core
+    python bench.py --part rollout --batch 32 --steps 300
+    python bench.py --part train         # V and M training steps per backend
+    python bench.py --row m:jax          # one training row: v or m, on tf-onednn, tf or jax
 
 Prints, side by side:
 - env: gymnasium's stock CarRacing-v3 and this repo's (env.FastRoadCarRacing) stepped in turn
@@ -14,6 +17,14 @@ Prints, side by side:
 
 Times are CPU seconds of this process (time.process_time), one thread, so other work on the
 machine disturbs them less than wall-clock times; ratios are what to compare across machines.
+
+Training, at the paper's sizes: V (z 32) images per second at batch 100, and M (LSTM 256, 5
+mixtures) seconds per step of 100 sequences of 1,000 frames, with the optimizers vae_train.py
+and rnn_train.py use, on random inputs. Each row runs on TensorFlow with oneDNN on
+(tf-onednn, what vae_train.py and rnn_train.py get through tf_cpu.py), with it off (tf), and on
+JAX (jax) when JAX is installed, each in a process of its own, using every core; wall-clock
+seconds after warm-up steps. Each row gives its FLOPs per step (forward products x 3) and its
+fraction of this CPU's float32 matmul rate, timed in the same run.
 """
 
 import os
@@ -23,6 +34,7 @@ os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 import pin_cpu  # noqa: E402,F401  (the kernels train.py and model.py run)
 import argparse  # noqa: E402
+import sys
 import time
 
 import numpy as np
@@ -30,10 +42,13 @@ import pygame
 from gymnasium.envs.box2d import car_racing
 
 from env import CarRacingEnv
+from estool import trainbench
 from model import Agent, rollout_batch
-from runtime import ENC_FILTERS, ENC_KERNEL, exit_on_weights_error, load_params
+from runtime import DEC_FILTERS, DEC_KERNELS, ENC_FILTERS, ENC_KERNEL, exit_on_weights_error, load_params
 
 SHIPPED = 'log/carracing.cma.16.32.best.json'   # the shipped controller (run 2's best.json)
+V_Z, V_BATCH = 32, 100                                            # the paper's V
+M_Z, M_UNITS, M_MIXTURES, M_SEQ, M_BATCH = 32, 256, 5, 1000, 100   # the paper's M
 
 
 def cpu_ms(fn, repeat):
@@ -101,6 +116,82 @@ def gemm_gflops():
     return 2 * 1024 * 1024 * 256 / ms / 1e6
 
 
+def vae_train_flops(z_size, batch):
+    """FLOPs of one V training step on `batch` frames: the forward products x 3."""
+    flops, size, channels = 0, 64, 3
+    for filters in ENC_FILTERS:
+        size = (size - ENC_KERNEL) // 2 + 1
+        flops += 2 * size * size * ENC_KERNEL * ENC_KERNEL * channels * filters
+        channels = filters
+    flops += 2 * 2 * size * size * channels * z_size          # mu and logvar
+    flops += 2 * z_size * size * size * channels              # the decoder's dense layer
+    size, channels = 1, size * size * channels
+    for filters, kernel in zip(DEC_FILTERS, DEC_KERNELS):
+        flops += 2 * size * size * kernel * kernel * channels * filters
+        size, channels = 2 * (size - 1) + kernel, filters
+    return 3 * batch * flops
+
+
+def m_train_flops():
+    # inputs [z, a] of the first seq_len - 1 frames, targets the next z (rnn_train.sample_batch)
+    return trainbench.lstm_train_flops(M_BATCH, M_SEQ - 1, M_Z + 3, M_UNITS, M_Z * 3 * M_MIXTURES)
+
+
+def train_row(name, v_steps, m_steps):
+    """One training row in this process -> seconds per step. name: v:BACKEND or m:BACKEND."""
+    kind, backend = name.split(':')
+    # Keras and TensorFlow are not imported yet: the row's backend can still be chosen.
+    os.environ.update(trainbench.BACKENDS[backend])
+    import keras
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    if kind == 'v':
+        from vae.vae import build_vae
+        model = build_vae(V_Z)
+        model.compile(optimizer=keras.optimizers.Adam(1e-4))
+        x = rng.random((V_BATCH, 64, 64, 3), dtype=np.float32)
+        return trainbench.seconds_per_step(lambda: model.train_on_batch(x), 2, v_steps)
+    from rnn.rnn import build_rnn, make_loss
+    model = build_rnn(M_Z, M_UNITS, M_MIXTURES)
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 1, 0.99999)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipvalue=1.0), loss=make_loss(M_Z, M_MIXTURES))
+    x = np.concatenate([rng.standard_normal((M_BATCH, M_SEQ - 1, M_Z)),
+                        rng.uniform(-1, 1, (M_BATCH, M_SEQ - 1, 3))], axis=-1).astype(np.float32)
+    y = rng.standard_normal((M_BATCH, M_SEQ - 1, M_Z)).astype(np.float32)
+    return trainbench.seconds_per_step(lambda: model.train_on_batch(x, y), 1, m_steps)
+
+
+def bench_training(v_steps, m_steps):
+    """Every training row, each in its own process, against the matmul rate of this CPU."""
+    peak = trainbench.run_row(__file__, 'peak')
+    if 'error' in peak:
+        sys.exit('bench.py: the matmul row failed: %s' % peak['error'])
+    rate = peak['gflops']
+    print('training on %d cores; float32 matmul (2048 x 2048 @ 2048 x 2048, numpy): %.1f GFLOP/s'
+          % (trainbench.cores(), rate))
+    steps = ['--v_steps', str(v_steps), '--m_steps', str(m_steps)]
+    rows = {'v': ('V  z %d, batch %d' % (V_Z, V_BATCH), vae_train_flops(V_Z, V_BATCH)),
+            'm': ('M  LSTM %d, seq %d, batch %d' % (M_UNITS, M_SEQ, M_BATCH), m_train_flops())}
+    seconds = {}
+    for kind, (label, flops) in rows.items():
+        for backend in trainbench.backends():
+            row = trainbench.run_row(__file__, '%s:%s' % (kind, backend), steps)
+            if 'error' in row:
+                print('%-32s %-9s failed: %s' % (label, backend, row['error']))
+                continue
+            s = seconds[kind, backend] = row['seconds']
+            speed = '%7.1f img/s  (%.3f s/step, ' % (V_BATCH / s, s) if kind == 'v' else '%7.2f s/step  (' % s
+            print('%-32s %-9s %s%.1f GFLOP/step, %.1f GFLOP/s, %.2f of the matmul rate)'
+                  % (label, backend, speed, flops / 1e9, flops / s / 1e9, flops / s / 1e9 / rate), flush=True)
+    if ('v', 'tf-onednn') in seconds and ('v', 'tf') in seconds:
+        print('V: oneDNN on trains %.2f x as fast as off' % (seconds['v', 'tf'] / seconds['v', 'tf-onednn']))
+    m = {b: s for (k, b), s in seconds.items() if k == 'm'}
+    if m:
+        fastest = min(m, key=m.get)
+        print('M: fastest on %s; ' % fastest + ', '.join('%s %.2f x its time' % (b, s / m[fastest])
+                                                          for b, s in m.items() if b != fastest))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--params', default=SHIPPED, help='controller for the end-to-end run (default: %(default)s)')
@@ -112,9 +203,31 @@ def main():
                         '(default: %(default)s)')
     p.add_argument('--worker_steps', type=int, default=200,
                    help='steps of each episode in the end-to-end run (default: %(default)s)')
+    p.add_argument('--part', choices=('all', 'rollout', 'train'), default='all',
+                   help='the rollout rows, the training rows or both (default: %(default)s)')
+    p.add_argument('--v_steps', type=int, default=10, help='timed V training steps per row (default: %(default)s)')
+    p.add_argument('--m_steps', type=int, default=3, help='timed M training steps per row (default: %(default)s)')
+    p.add_argument('--row', metavar='NAME',
+                   help='run one training row here and print it: v or m, a colon and a backend (%s), e.g. m:jax; '
+                        'or peak, the matmul rate' % ', '.join(trainbench.BACKENDS))
     args = p.parse_args()
-    if args.steps < 1 or args.batch < 1 or args.worker_steps < 1:
-        p.error('--steps, --batch and --worker_steps must be at least 1')
+    if args.steps < 1 or args.batch < 1 or args.worker_steps < 1 or args.v_steps < 1 or args.m_steps < 1:
+        p.error('--steps, --batch, --worker_steps, --v_steps and --m_steps must be at least 1')
+    if args.row == 'peak':
+        trainbench.print_row('peak', None, {'gflops': trainbench.matmul_gflops()})
+        return
+    if args.row:
+        kind, _, backend = args.row.partition(':')
+        if kind not in ('v', 'm') or backend not in trainbench.BACKENDS:
+            p.error('--row %s: expected v or m, a colon and one of %s (e.g. m:jax), or peak'
+                    % (args.row, ', '.join(trainbench.BACKENDS)))
+        if backend not in trainbench.backends():
+            sys.exit('bench.py: --row %s: JAX is not installed (pip install jax)' % args.row)
+        trainbench.print_row(args.row, train_row(args.row, args.v_steps, args.m_steps))
+        return
+    if args.part == 'train':
+        bench_training(args.v_steps, args.m_steps)
+        return
 
     agent = exit_on_weights_error(Agent.load)
     agent.controller.set_params(exit_on_weights_error(load_params, args.params, agent.controller.num_params,
@@ -148,6 +261,9 @@ def main():
     rate = gemm_gflops()
     print('floor V encoder %.1f MFLOP/frame at %.1f GFLOP/s (float32 matmul, this core) = %.3f ms per episode-step'
           % (flops / 1e6, rate, flops / rate / 1e6))
+    if args.part == 'all':
+        print()
+        bench_training(args.v_steps, args.m_steps)
 
 
 if __name__ == '__main__':

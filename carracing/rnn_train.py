@@ -18,6 +18,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+import tf_cpu  # noqa: F401  (before keras: oneDNN on every x86-64 CPU)
 from estool.argtypes import float_range, int_at_least, nonnegative_int, positive_float, positive_int
 from vae_train import load_checkpoint, save_checkpoint, stop_if_diverged
 

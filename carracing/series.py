@@ -21,8 +21,8 @@ import numpy as np
 from tqdm import tqdm
 
 from estool.argtypes import nonnegative_int, positive_int
+from records import load_obs
 from runtime import VAE, exit_on_weights_error
-from vae_train import load_obs
 
 
 def load_parts(parts_dir, files):

@@ -12,49 +12,17 @@ position in the epoch) is written every --checkpoint_every steps and at each epo
 """
 
 import argparse
-import glob
 import json
 import os
 import sys
-import warnings
-import zipfile
 
 import numpy as np
 from tqdm import tqdm
 
+import tf_cpu  # noqa: F401  (before keras: oneDNN on every x86-64 CPU)
 from estool.argtypes import nonnegative_float, nonnegative_int, positive_float, positive_int
-
-
-def count_frames(path):
-    """Frames in a record file from the .npy header alone (no decompression of the data)."""
-    with zipfile.ZipFile(path) as z, z.open('obs.npy') as f:
-        major, _ = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-        shape = read_header(f)[0]
-    return shape[0]
-
-
-def record_files(script, record_dir, max_files=0):
-    """record_dir/*.npz sorted (the first max_files if > 0); exits in one line if there are none."""
-    files = sorted(glob.glob(os.path.join(record_dir, '*.npz')))
-    if max_files:
-        files = files[:max_files]
-    if not files:
-        sys.exit('%s: no %s/*.npz episodes (make them with extract.py or extract.bash)' % (script, record_dir))
-    return files
-
-
-def load_obs(path):
-    """-> obs (T, 64, 64, 3) uint8, or None (with a warning) if the file is unreadable."""
-    try:
-        with np.load(path) as data:
-            obs = data['obs']
-        if obs.ndim != 4 or obs.shape[1:] != (64, 64, 3) or obs.dtype != np.uint8:
-            raise ValueError('obs has shape %s %s' % (obs.shape, obs.dtype))
-        return obs
-    except Exception as e:  # truncated zip, bad CRC, missing key: skip, never stop training
-        warnings.warn('skipping unreadable %s (%s)' % (path, e))
-        return None
+from records import count_frames, load_obs, record_files
+from vae_eval import describe, heldout_losses
 
 
 def frame_batches(files, batch_size, rng, buffer_files, bad):
@@ -251,7 +219,6 @@ def main():
         save_json_weights(os.path.join(args.out_dir, 'vae.json'), model.export_arrays())
         heldout = ''
         if args.heldout_dir:
-            from vae_eval import describe, heldout_losses
             result = heldout_losses(VAE(model.export_arrays()), heldout_files)
             heldout = '  held-out %s' % (describe(result) if result else 'unreadable')
         print('epoch %d  steps %d  loss %.2f%s' % (epoch + 1, state['step'], np.mean(losses) if losses else float('nan'),

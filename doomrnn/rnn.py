@@ -9,7 +9,8 @@ Output per step: 1 + z * 3K numbers: a done (restart) logit, then per z dimensio
 
 import math
 
-import keras
+import tf_cpu  # noqa: F401  (before keras: oneDNN on every x86-64 CPU)
+import keras  # noqa: E402
 from keras import layers, ops
 
 from runtime import FORGET_BIAS

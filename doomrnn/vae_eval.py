@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from estool.argtypes import nonnegative_int, positive_int
+from records import load_obs, record_files
 
 
 def frame_losses(vae, obs, batch_size=200):
@@ -35,7 +36,6 @@ def frame_losses(vae, obs, batch_size=200):
 
 def heldout_losses(vae, files, batch_size=200, progress=True):
     """-> {'episodes', 'frames', 'r_loss', 'r_loss_se', 'kl', 'kl_se'} over the readable files."""
-    from vae_train import load_obs
     per_episode = []
     frames = 0
     for path in tqdm(files, desc='held-out', unit='episode', leave=False, disable=None if progress else True):
@@ -74,7 +74,6 @@ def main():
     p.add_argument('--batch_size', type=positive_int, default=200, help='frames encoded at once (default: %(default)s)')
     p.add_argument('--out', default='', help='also write the figures to this JSON file (default: print only)')
     args = p.parse_args()
-    from vae_train import record_files
     files = record_files('vae_eval.py', args.record_dir, args.max_files)
     from runtime import VAE, exit_on_weights_error
     vae = exit_on_weights_error(VAE.load, args.vae)

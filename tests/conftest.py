@@ -1,5 +1,6 @@
 import importlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault('SDL_VIDEODRIVER', 'dummy')
 os.environ.setdefault('SDL_AUDIODRIVER', 'dummy')
 os.environ.setdefault('MPLBACKEND', 'Agg')
+# Tests that build V or M in-process get the kernels the scripts get (tf_cpu.py in each folder).
+if platform.machine().lower() in ('x86_64', 'amd64'):
+    os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
 
 
 def run_script(args, cwd, timeout=300, check=True):

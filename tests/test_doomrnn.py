@@ -13,7 +13,7 @@ from scipy.stats import norm
 from conftest import DOOM, ROOT, Z, UNITS, folder_modules, run_script
 
 REFERENCE = os.path.join(ROOT, '..', 'shared', 'reference-2018', 'doomrnn')
-MODULES = ['runtime', 'env', 'vae', 'rnn', 'doomrnn', 'doomreal', 'vae_train', 'series', 'rnn_train', 'train']
+MODULES = ['runtime', 'env', 'vae', 'rnn', 'doomrnn', 'doomreal', 'records', 'vae_train', 'series', 'rnn_train', 'train']
 
 
 @pytest.fixture(scope='module')
@@ -87,7 +87,7 @@ def test_extract_writes_episodes_of_the_random_policy(pipeline, doom):
         obs, action = e['obs'], e['action']
     assert obs.dtype == np.uint8 and obs.shape[1:] == (64, 64, 3) and 30 <= len(obs) <= 120
     assert action.dtype == np.float16 and action.shape == (len(obs), 1)
-    from vae_train import count_frames       # reads the .npy header only
+    from records import count_frames         # reads the .npy header only
     assert count_frames(str(d / 'record' / '0.npz')) == len(obs)
     assert np.all(np.abs(action) <= 1)
     # A random action is held for 1-10 steps.

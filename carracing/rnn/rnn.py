@@ -7,7 +7,8 @@ rnn.json). Output per step: z * 3K numbers, per z dimension [logmix (K), mean (K
 
 import math
 
-import keras
+import tf_cpu  # noqa: F401  (before keras: oneDNN on every x86-64 CPU)
+import keras  # noqa: E402
 from keras import layers, ops
 
 from runtime import FORGET_BIAS

@@ -7,7 +7,8 @@ Decoder: z (B, z) -> dense 1024 -> (B, 1, 1, 1024) -> 4 transposed conv (128/64/
 Loss: squared error summed over each image + KL, the KL clipped below at kl_tolerance * z.
 """
 
-import keras
+import tf_cpu  # noqa: F401  (before keras: oneDNN on every x86-64 CPU)
+import keras  # noqa: E402
 from keras import layers, ops
 
 from runtime import DEC_FILTERS, DEC_KERNELS, ENC_FILTERS, ENC_KERNEL, vae_shapes

@@ -1,0 +1,111 @@
+"""V and M train on TensorFlow's oneDNN kernels on every x86-64 CPU, and bench.py's training
+rows run and count their FLOPs right, in both experiment folders. (The speeds themselves are
+bench.py's to report, not the tests'.)"""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import CAR, DOOM, folder_modules, run_script
+
+# every module of a folder that imports Keras, or whose main() does
+KERAS_MODULES = {CAR: ['vae_train', 'rnn_train', 'vae.vae', 'rnn.rnn'],
+                 DOOM: ['vae_train', 'rnn_train', 'vae', 'rnn']}
+X86 = platform.machine().lower() in ('x86_64', 'amd64')
+
+
+def onednn_after_import(folder, module, value=None):
+    """Import `module` in a fresh process, then TensorFlow -> (TF_ENABLE_ONEDNN_OPTS, oneDNN on?)."""
+    env = {k: v for k, v in os.environ.items() if k != 'TF_ENABLE_ONEDNN_OPTS'}
+    if value is not None:
+        env['TF_ENABLE_ONEDNN_OPTS'] = value
+    env['TF_CPP_MIN_LOG_LEVEL'] = '2'
+    code = ('import os, %s, tensorflow\n'
+            'from tensorflow.python.util import _pywrap_util_port as port\n'
+            'print(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), port.IsMklEnabled())' % module)
+    proc = subprocess.run([sys.executable, '-c', code], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return tuple(proc.stdout.split()[-2:])
+
+
+@pytest.mark.skipif(not X86, reason='oneDNN is turned on for x86-64 CPUs')
+@pytest.mark.parametrize('folder', [CAR, DOOM], ids=['carracing', 'doomrnn'])
+def test_every_keras_module_turns_onednn_on_before_tensorflow(folder):
+    for module in KERAS_MODULES[folder]:
+        assert onednn_after_import(folder, module) == ('1', 'True'), module
+    # a value the user set is left alone
+    assert onednn_after_import(folder, KERAS_MODULES[folder][0], '0') == ('0', 'False')
+
+
+def keras_forward_flops(vae):
+    """2 x the multiply-adds of V's layers for one frame, from the shapes Keras gives them."""
+    flops = 0
+    x = np.zeros((1, 64, 64, 3), np.float32)
+    for conv in vae.enc_convs:
+        y = conv(x)
+        k = conv.kernel.shape
+        flops += 2 * y.shape[1] * y.shape[2] * k[0] * k[1] * k[2] * k[3]
+        x = y
+    h = vae.flatten(x)
+    flops += 2 * 2 * h.shape[1] * vae.z_size
+    flops += 2 * vae.z_size * vae.dec_fc.kernel.shape[1]
+    x = np.zeros((1, 1, 1, vae.dec_fc.kernel.shape[1]), np.float32)
+    for deconv in vae.dec_deconvs:
+        k = deconv.kernel.shape                   # (kh, kw, out, in)
+        flops += 2 * x.shape[1] * x.shape[2] * k[0] * k[1] * k[2] * k[3]
+        x = deconv(x)
+    assert x.shape == (1, 64, 64, 3)
+    return flops
+
+
+@pytest.mark.parametrize('folder,z', [(CAR, 32), (DOOM, 64)], ids=['carracing', 'doomrnn'])
+def test_bench_counts_the_flops_of_v_and_m(folder, z):
+    vae_module = 'vae.vae' if folder == CAR else 'vae'
+    for m in folder_modules(folder, ['bench', vae_module]):
+        vae = getattr(m, 'vae').build_vae(z)
+        assert m.bench.vae_train_flops(z, 100) == 3 * 100 * keras_forward_flops(vae)
+        # M: an LSTM kernel (inputs + units, 4 units) and the head (units, outputs), per row
+        rnn = m.bench
+        inputs = rnn.M_Z + (3 if folder == CAR else 2)
+        outputs = rnn.M_Z * 3 * rnn.M_MIXTURES + (0 if folder == CAR else 1)
+        rows = rnn.M_BATCH * (rnn.M_SEQ - 1 if folder == CAR else rnn.M_SEQ)
+        per_row = 2 * (inputs + rnn.M_UNITS) * 4 * rnn.M_UNITS + 2 * rnn.M_UNITS * outputs
+        assert rnn.m_train_flops() == 3 * rows * per_row
+
+
+@pytest.mark.parametrize('folder', [CAR, DOOM], ids=['carracing', 'doomrnn'])
+def test_bench_runs_one_training_row_and_refuses_a_bad_one(folder):
+    out = run_script(['bench.py', '--row', 'v:tf-onednn', '--v_steps', '1'], cwd=folder, timeout=300).stdout
+    row = json.loads(out.splitlines()[-1][len('row '):])
+    assert row['name'] == 'v:tf-onednn' and row['seconds'] > 0
+    bad = run_script(['bench.py', '--row', 'v:cuda'], cwd=folder, check=False)
+    assert bad.returncode == 2 and 'expected v or m' in bad.stderr and 'Traceback' not in bad.stderr
+
+
+SPEC = {CAR: dict(pipeline='car_pipeline', seq_len=20), DOOM: dict(pipeline='doom_pipeline', seq_len=40)}
+
+
+@pytest.mark.parametrize('folder', [CAR, DOOM], ids=['carracing', 'doomrnn'])
+def test_training_with_onednn_resumes_to_the_bytes_of_a_straight_run(folder, request, tmp_path):
+    """oneDNN's kernels (on here, as tf_cpu.py sets them) keep V and M deterministic: a run
+    stopped at a checkpoint and resumed writes the same vae.json and rnn.json as a straight one."""
+    d = request.getfixturevalue(SPEC[folder]['pipeline'])[0]
+    vae = ['vae_train.py', '--record_dir', str(d / 'record'), '--z_size', '8', '--batch_size', '20',
+           '--epochs', '2', '--checkpoint_every', '2']
+    run_script(vae + ['--out_dir', str(tmp_path / 'v_straight')], folder)
+    run_script(vae + ['--out_dir', str(tmp_path / 'v_split'), '--max_steps', '3'], folder)
+    assert 'resumed at' in run_script(vae + ['--out_dir', str(tmp_path / 'v_split'), '--resume'], folder).stdout
+    assert (tmp_path / 'v_straight' / 'vae.json').read_bytes() == (tmp_path / 'v_split' / 'vae.json').read_bytes()
+    rnn = ['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--units', '16',
+           '--seq_len', str(SPEC[folder]['seq_len']), '--batch_size', '4', '--checkpoint_every', '3']
+    for run, steps, resume in [('straight', 6, []), ('split', 3, []), ('split', 6, ['--resume'])]:
+        out = run_script(rnn + ['--steps', str(steps), '--out_dir', str(tmp_path / ('m_' + run)),
+                                '--initial_z_dir', str(tmp_path / ('z_' + run))] + resume, folder).stdout
+    assert 'resumed at step 3' in out
+    assert (tmp_path / 'm_straight' / 'rnn.json').read_bytes() == (tmp_path / 'm_split' / 'rnn.json').read_bytes()
