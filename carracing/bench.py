@@ -1,7 +1,8 @@
 """Time a CarRacing rollout worker's step, piece by piece, and the training of V and M, in one run.
 
-    python bench.py                      # both parts, about 6 minutes on 2 cores
+    python bench.py                      # every part, about 7 minutes on 2 cores
     python bench.py --part rollout       # the rollout rows only, about 2 minutes on one core
+    python bench.py --part vector        # the dream as a VectorEnv, about 15 s on one core
     python bench.py --part rollout --batch 32 --steps 300
     python bench.py --part train         # V and M training steps per backend
     python bench.py --row m:jax          # one training row: v or m, on tf-onednn, tf or jax
@@ -13,7 +14,10 @@ Prints, side by side:
   and at the batches a train.py worker steps (rollout_batch);
 - a worker end to end (env + agent, model.rollout_batch with the shipped agent): episode-steps
   per second on one core;
-- the floor: V's encoder FLOPs per frame at this core's measured float32 matrix-product rate.
+- the floor: V's encoder FLOPs per frame at this core's measured float32 matrix-product rate;
+- the dream as a VectorEnv: gym.make_vec('WorldModels/CarRacingDream-v0', num_envs=N) at 1, 64
+  and 512 envs against the single env (gym.make) stepped in a Python loop, shipped M, random
+  actions, env-steps per second on one core (estool/vectorbench.py).
 
 Times are CPU seconds of this process (time.process_time), one thread, so other work on the
 machine disturbs them less than wall-clock times; ratios are what to compare across machines.
@@ -42,7 +46,8 @@ import pygame
 from gymnasium.envs.box2d import car_racing
 
 from env import CarRacingEnv
-from estool import trainbench
+from estool import trainbench, vectorbench
+from estool.argtypes import input_file, positive_int
 from model import Agent, rollout_batch
 from runtime import DEC_FILTERS, DEC_KERNELS, ENC_FILTERS, ENC_KERNEL, exit_on_weights_error, load_params
 
@@ -192,27 +197,37 @@ def bench_training(v_steps, m_steps):
                                                           for b, s in m.items() if b != fastest))
 
 
+def bench_vector(steps, seed=0):
+    """The dream (shipped M) as a VectorEnv at 1, 64 and 512 envs against the single env in a loop."""
+    import gym_envs
+    exit_on_weights_error(vectorbench.report, gym_envs.CAR_RACING_DREAM, steps, seed)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--params', default=SHIPPED, help='controller for the end-to-end run (default: %(default)s)')
+    p.add_argument('--params', type=input_file, default=SHIPPED, help='controller for the end-to-end run (default: %(default)s)')
     p.add_argument('--gen', type=int, default=-1,
                    help='with a .log.json: the mean evaluated at this generation; -1 for other files (default: %(default)s)')
-    p.add_argument('--steps', type=int, default=300, help='env steps per track in the env comparison (default: %(default)s)')
-    p.add_argument('--batch', type=int, default=16,
+    p.add_argument('--steps', type=positive_int, default=300, help='env steps per track in the env comparison (default: %(default)s)')
+    p.add_argument('--batch', type=positive_int, default=16,
                    help="a worker's batch (solutions per worker x tracks per solution) for the end-to-end run "
                         '(default: %(default)s)')
-    p.add_argument('--worker_steps', type=int, default=200,
+    p.add_argument('--worker_steps', type=positive_int, default=200,
                    help='steps of each episode in the end-to-end run (default: %(default)s)')
-    p.add_argument('--part', choices=('all', 'rollout', 'train'), default='all',
-                   help='the rollout rows, the training rows or both (default: %(default)s)')
-    p.add_argument('--v_steps', type=int, default=10, help='timed V training steps per row (default: %(default)s)')
-    p.add_argument('--m_steps', type=int, default=3, help='timed M training steps per row (default: %(default)s)')
+    p.add_argument('--vector_steps', type=positive_int, default=20000,
+                   help='env-steps timed at each VectorEnv size (a tenth for the single env and for 1 env) '
+                        '(default: %(default)s)')
+    p.add_argument('--part', choices=('all', 'rollout', 'vector', 'train'), default='all',
+                   help='the rollout rows, the VectorEnv rows, the training rows or all (default: %(default)s)')
+    p.add_argument('--v_steps', type=positive_int, default=10, help='timed V training steps per row (default: %(default)s)')
+    p.add_argument('--m_steps', type=positive_int, default=3, help='timed M training steps per row (default: %(default)s)')
     p.add_argument('--row', metavar='NAME',
                    help='run one training row here and print it: v or m, a colon and a backend (%s), e.g. m:jax; '
                         'or peak, the matmul rate' % ', '.join(trainbench.BACKENDS))
     args = p.parse_args()
-    if args.steps < 1 or args.batch < 1 or args.worker_steps < 1 or args.v_steps < 1 or args.m_steps < 1:
-        p.error('--steps, --batch, --worker_steps, --v_steps and --m_steps must be at least 1')
+    if (args.steps < 1 or args.batch < 1 or args.worker_steps < 1 or args.vector_steps < 1 or args.v_steps < 1
+            or args.m_steps < 1):
+        p.error('--steps, --batch, --worker_steps, --vector_steps, --v_steps and --m_steps must be at least 1')
     if args.row == 'peak':
         trainbench.print_row('peak', None, {'gflops': trainbench.matmul_gflops()})
         return
@@ -227,6 +242,9 @@ def main():
         return
     if args.part == 'train':
         bench_training(args.v_steps, args.m_steps)
+        return
+    if args.part == 'vector':
+        bench_vector(args.vector_steps)
         return
 
     agent = exit_on_weights_error(Agent.load)
@@ -262,6 +280,8 @@ def main():
     print('floor V encoder %.1f MFLOP/frame at %.1f GFLOP/s (float32 matmul, this core) = %.3f ms per episode-step'
           % (flops / 1e6, rate, flops / rate / 1e6))
     if args.part == 'all':
+        print()
+        bench_vector(args.vector_steps)
         print()
         bench_training(args.v_steps, args.m_steps)
 

@@ -49,7 +49,7 @@ def make_dream(params_file, vae='vae/vae.json', rnn='rnn/rnn.json', initial_z='i
                temperature=1.0, steps=1000, gen=None):
     """-> (CarRacingDreamEnv, Controller with the params of params_file, or with gen, of that
     generation's evaluated mean in a .log.json); raises WeightsError."""
-    env = CarRacingDreamEnv(vae, rnn, initial_z, temperature, steps)
+    env = CarRacingDreamEnv(vae, rnn, initial_z, temperature, steps, render_mode='rgb_array')
     controller = Controller(env.rnn.z_size, env.rnn.units)
     controller.set_params(load_params(params_file, controller.num_params, gen))
     return env, controller

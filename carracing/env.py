@@ -148,16 +148,26 @@ def make_car_racing(render_mode=None, fast_render=True, canvas=None):
     return gym.make(spec, render_mode=render_mode, max_episode_steps=None, disable_env_checker=True, **kwargs)
 
 
-class CarRacingEnv(gym.Wrapper):
-    """CarRacing-v3 returning processed 64x64 frames.
+class CarRacingEnv(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """CarRacing-v3 returning processed 64x64 frames: observation (64, 64, 3) uint8, action
+    [steer, gas, brake]; render() is the inner env's (render_mode 'rgb_array': the stock
+    (400, 600, 3) picture). gym_envs.py registers it as WorldModels/CarRacing-v0.
 
     full_episode=True (extraction) ignores the env's own ending (all tiles visited, or off
     the playfield) and always runs max_steps steps, so every record has the same length.
-    canvas: see FastRoadCarRacing.
+    canvas: see FastRoadCarRacing. env: wrap this CarRacing-v3 env instead of making one
+    (render_mode, fast_render and canvas are then its own); gymnasium passes it when it
+    rebuilds the wrapper from a spec (check_env, EnvSpec.make).
     """
 
-    def __init__(self, render_mode=None, full_episode=False, max_steps=MAX_STEPS, fast_render=True, canvas=None):
-        super().__init__(make_car_racing(render_mode, fast_render, canvas))
+    def __init__(self, render_mode=None, full_episode=False, max_steps=MAX_STEPS, fast_render=True, canvas=None,
+                 env=None):
+        # Only this wrapper's own arguments: a spec rebuilds the inner env from its own kwargs
+        # (render_mode, canvas) and entry point (fast_render), then wraps it with these.
+        gym.utils.RecordConstructorArgs.__init__(self, full_episode=full_episode, max_steps=max_steps)
+        if env is not None and (render_mode is not None or not fast_render or canvas is not None):
+            raise ValueError('CarRacingEnv(env=...): render_mode, fast_render and canvas are the given env\'s own')
+        super().__init__(env if env is not None else make_car_racing(render_mode, fast_render, canvas))
         self.full_episode = full_episode
         self.max_steps = max_steps
         self.observation_space = gym.spaces.Box(0, 255, (64, 64, 3), dtype=np.uint8)

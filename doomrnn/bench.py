@@ -1,8 +1,9 @@
 """Time the dream (batched rollouts of the shipped M) and the training of V and M, each
 against its floor.
 
-    python bench.py                      # both parts, about 5 minutes on 2 cores
+    python bench.py                      # every part, about 6 minutes on 2 cores
     python bench.py --part dream         # the dream only, about a minute on one core
+    python bench.py --part vector        # the dream as a VectorEnv, about 15 s on one core
     python bench.py --part train         # V and M training steps per backend
     python bench.py --row m:jax          # one training row: v or m, on tf-onednn, tf or jax
 
@@ -11,6 +12,10 @@ all of their episodes as one batch: -t 32 -e 16 is 512), with the shipped M and 
 controller, next to the floor: the time of the product [z, a, restart, h] @ kernel alone at
 batch 512, which every dream step must pay. Times are CPU seconds of this process
 (time.process_time), one thread.
+
+VectorEnv: gym.make_vec('WorldModels/TakeCoverDream-v0', num_envs=N) at 1, 64 and 512 envs
+against the single env (gym.make) stepped in a Python loop, shipped M, random actions:
+env-steps per second on one core (estool/vectorbench.py).
 
 Training, at the paper's sizes: V (z 64) images per second at batch 100, and M (LSTM 512, 5
 mixtures) seconds per step of 100 sequences of 500 steps, with the optimizers vae_train.py
@@ -33,7 +38,8 @@ import time
 import numpy as np
 
 from doomrnn import MODELS, dream_rollouts, load_world
-from estool import trainbench
+from estool import trainbench, vectorbench
+from estool.argtypes import input_dir, input_file, positive_int, random_seed
 from runtime import DEC_FILTERS, DEC_KERNELS, ENC_FILTERS, ENC_KERNEL, Controller, exit_on_weights_error, load_params
 
 SHIPPED = 'log/doomrnn.cma.16.64.log.json'   # with --gen 50: the shipped controller
@@ -143,25 +149,34 @@ def bench_training(v_steps, m_steps):
                                                           for b, s in m.items() if b != fastest))
 
 
+def bench_vector(models_dir, steps, seed):
+    """The dream as a VectorEnv at 1, 64 and 512 envs against the single env in a loop."""
+    import gym_envs
+    exit_on_weights_error(vectorbench.report, gym_envs.TAKE_COVER_DREAM, steps, seed, models_dir=models_dir)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--models', default=MODELS, help='folder with rnn.json and initial_z.json (default: %(default)s)')
-    p.add_argument('--params', default=SHIPPED, help='controller (default: %(default)s)')
+    p.add_argument('--models', type=input_dir, default=MODELS, help='folder with rnn.json and initial_z.json (default: %(default)s)')
+    p.add_argument('--params', type=input_file, default=SHIPPED, help='controller (default: %(default)s)')
     p.add_argument('--gen', type=int, default=50,
                    help='with a .log.json: the mean evaluated at this generation; -1 for other files (default: %(default)s)')
-    p.add_argument('--steps', type=int, default=30000,
+    p.add_argument('--steps', type=positive_int, default=30000,
                    help='episode-steps timed at each batch size (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=0, help='seed of the dreams (default: %(default)s)')
-    p.add_argument('--part', choices=('all', 'dream', 'train'), default='all',
-                   help='the dream rows, the training rows or both (default: %(default)s)')
-    p.add_argument('--v_steps', type=int, default=10, help='timed V training steps per row (default: %(default)s)')
-    p.add_argument('--m_steps', type=int, default=3, help='timed M training steps per row (default: %(default)s)')
+    p.add_argument('--seed', type=random_seed, default=0, help='seed of the dreams (default: %(default)s)')
+    p.add_argument('--vector_steps', type=positive_int, default=20000,
+                   help='env-steps timed at each VectorEnv size (a tenth for the single env and for 1 env) '
+                        '(default: %(default)s)')
+    p.add_argument('--part', choices=('all', 'dream', 'vector', 'train'), default='all',
+                   help='the dream rows, the VectorEnv rows, the training rows or all (default: %(default)s)')
+    p.add_argument('--v_steps', type=positive_int, default=10, help='timed V training steps per row (default: %(default)s)')
+    p.add_argument('--m_steps', type=positive_int, default=3, help='timed M training steps per row (default: %(default)s)')
     p.add_argument('--row', metavar='NAME',
                    help='run one training row here and print it: v or m, a colon and a backend (%s), e.g. m:jax; '
                         'or peak, the matmul rate' % ', '.join(trainbench.BACKENDS))
     args = p.parse_args()
-    if args.steps < 1 or args.v_steps < 1 or args.m_steps < 1:
-        p.error('--steps, --v_steps and --m_steps must be at least 1')
+    if args.steps < 1 or args.vector_steps < 1 or args.v_steps < 1 or args.m_steps < 1:
+        p.error('--steps, --vector_steps, --v_steps and --m_steps must be at least 1')
     if args.row == 'peak':
         trainbench.print_row('peak', None, {'gflops': trainbench.matmul_gflops()})
         return
@@ -176,6 +191,9 @@ def main():
         return
     if args.part == 'train':
         bench_training(args.v_steps, args.m_steps)
+        return
+    if args.part == 'vector':
+        bench_vector(args.models, args.vector_steps, args.seed)
         return
     world = exit_on_weights_error(load_world, args.models)
     rnn = world[0]
@@ -194,6 +212,8 @@ def main():
           % (rnn.kernel.shape[0], rnn.kernel.shape[1], floor))
     print('dream at batch 512 = %.2f x the floor' % (results[512] / floor))
     if args.part == 'all':
+        print()
+        bench_vector(args.models, args.vector_steps, args.seed)
         print()
         bench_training(args.v_steps, args.m_steps)
 

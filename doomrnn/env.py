@@ -3,6 +3,8 @@
 Action: one float in [-1, 1]; below -1/3 moves left, above 1/3 moves right, else no button.
 One game tic per step, reward 1 per tic alive, episodes capped at 2100 steps (the bundled
 take_cover.cfg has no timeout). Observation: the 64x64x3 uint8 frame from process_frame.
+render() (render_mode 'rgb_array'): the game screen, (240, 320, 3) uint8; gym_envs.py registers
+the env, and gym.make(..., render_mode='human') shows those screens in a pygame window.
 
     python env.py             # play the real game with the arrow keys
 """
@@ -36,10 +38,16 @@ def action_to_buttons(action):
 
 
 class DoomTakeCoverEnv(gym.Env):
-    metadata = {'render_modes': ['human', 'rgb_array'], 'render_fps': 35}
+    # No 'human' mode of its own: vizdoom's window needs a display (without one the engine
+    # crashes), while gym.make(..., render_mode='human') wraps the rgb_array pictures in
+    # gymnasium's pygame window, which also runs headless (SDL_VIDEODRIVER=dummy).
+    metadata = {'render_modes': ['rgb_array'], 'render_fps': 35}
 
     def __init__(self, render_mode=None, max_steps=MAX_STEPS):
         import vizdoom
+        if render_mode is not None and render_mode not in self.metadata['render_modes']:
+            raise ValueError("render_mode %r: expected None or 'rgb_array' (for a window: "
+                             "gym.make('WorldModels/TakeCover-v0', render_mode='human'))" % (render_mode,))
         self.render_mode = render_mode
         self.max_steps = max_steps
         self.observation_space = spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8)
@@ -47,7 +55,7 @@ class DoomTakeCoverEnv(gym.Env):
         game = vizdoom.DoomGame()
         game.load_config(os.path.join(vizdoom.scenarios_path, 'take_cover.cfg'))
         game.set_screen_format(vizdoom.ScreenFormat.RGB24)
-        game.set_window_visible(render_mode == 'human')
+        game.set_window_visible(False)
         game.set_sound_enabled(False)
         # The engine writes _vizdoom.ini and a _vizdoom/ folder into its working folder and
         # crashes (SIGSEGV) where it cannot: give it a private temporary folder, so replays
@@ -86,6 +94,10 @@ class DoomTakeCoverEnv(gym.Env):
         return self._observe(), 1.0, terminated, truncated, {}
 
     def render(self):
+        """The game screen after the last reset or step: (240, 320, 3) uint8."""
+        if self.render_mode is None:
+            gym.logger.warn('render() without a render_mode: make the env with render_mode="rgb_array"')
+            return None
         return self.screen
 
     def close(self):

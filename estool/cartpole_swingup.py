@@ -11,6 +11,11 @@ theta = 0 upright. From the Lagrangian of that system:
               / (4 (M + m) - 3 m cos^2(theta))
     theta'' = 3 / (2L) * (g sin(theta) - cos(theta) x'')
 integrated with semi-implicit Euler at dt = 0.01 s.
+
+Registered on import as WorldModels/CartPoleSwingUp-v0:
+
+    import gymnasium as gym, estool.cartpole_swingup
+    env = gym.make('WorldModels/CartPoleSwingUp-v0', render_mode='rgb_array', max_steps=500)
 """
 
 import math
@@ -19,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-ENV_ID = 'CartPoleSwingUp-v0'
+ENV_ID = 'WorldModels/CartPoleSwingUp-v0'
 
 
 class CartPoleSwingUpEnv(gym.Env):
@@ -35,7 +40,10 @@ class CartPoleSwingUpEnv(gym.Env):
     x_limit = 2.4
     max_steps = 1000
 
-    def __init__(self, render_mode=None):
+    def __init__(self, render_mode=None, max_steps=1000):
+        """Observation [x, x', cos theta, sin theta, theta'] float32, action (1,) in [-1, 1];
+        episodes truncated after max_steps steps. render(): (300, 600, 3) uint8 in rgb_array mode."""
+        self.max_steps = max_steps
         high = np.array([np.inf] * 5, dtype=np.float32)
         self.observation_space = spaces.Box(-high, high, dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)

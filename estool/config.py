@@ -8,7 +8,7 @@ Game = namedtuple('Game', ['env_id', 'input_size', 'output_size', 'layers', 'out
 
 GAMES = {
     # Written here (estool/cartpole_swingup.py); the original estool's first demo task.
-    'cartpole_swingup': Game('CartPoleSwingUp-v0', 5, 1, (5, 5), 'tanh', 1000),
+    'cartpole_swingup': Game('WorldModels/CartPoleSwingUp-v0', 5, 1, (5, 5), 'tanh', 1000),
     # gymnasium's box2d walker: 24 lidar/joint inputs, 4 joint torques.
     'bipedal_walker': Game('BipedalWalker-v3', 24, 4, (40, 40), 'tanh', 1600),
 }

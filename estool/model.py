@@ -56,7 +56,7 @@ class Model:
 
 def make_env(game, render_mode=None):
     import gymnasium as gym
-    import estool.cartpole_swingup  # noqa: F401  (registers CartPoleSwingUp-v0)
+    import estool.cartpole_swingup  # noqa: F401  (registers WorldModels/CartPoleSwingUp-v0)
     return gym.make(game.env_id, render_mode=render_mode)
 
 
