@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from estool.argtypes import positive_float
+from estool.argtypes import input_file, nonnegative_int, positive_float, positive_int, random_seed
 from dream_env import CarRacingDreamEnv
 from estool import recording
 from runtime import Controller, exit_on_weights_error, load_params
@@ -65,22 +65,22 @@ def dream_pictures(params_file, seed=0, temperature=1.0, steps=1000, every=1, sc
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('params_file', help='controller log: log/<name>.best.json, log/<name>.json, '
+    p.add_argument('params_file', type=input_file, help='controller log: log/<name>.best.json, log/<name>.json, '
                                        'or log/<name>.log.json with --gen')
-    p.add_argument('--gen', type=int,
+    p.add_argument('--gen', type=nonnegative_int,
                    help='with a .log.json: drive with the mean that train.py evaluated at this generation')
-    p.add_argument('--vae', default='vae/vae.json', help='V weights (default: %(default)s)')
-    p.add_argument('--rnn', default='rnn/rnn.json', help='M weights (default: %(default)s)')
-    p.add_argument('--initial_z', default='initial_z/initial_z.json', help='starting z (default: %(default)s)')
+    p.add_argument('--vae', type=input_file, default='vae/vae.json', help='V weights (default: %(default)s)')
+    p.add_argument('--rnn', type=input_file, default='rnn/rnn.json', help='M weights (default: %(default)s)')
+    p.add_argument('--initial_z', type=input_file, default='initial_z/initial_z.json', help='starting z (default: %(default)s)')
     p.add_argument('--temperature', type=positive_float, default=1.0, help='sampling temperature of M (default: %(default)s)')
-    p.add_argument('--steps', type=int, default=1000, help='dream steps (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=0, help='dream seed (default: %(default)s)')
+    p.add_argument('--steps', type=positive_int, default=1000, help='dream steps (default: %(default)s)')
+    p.add_argument('--seed', type=random_seed, default=0, help='dream seed (default: %(default)s)')
     p.add_argument('--no_window', action='store_true', help='no window and no file: print statistics only')
     recording.add_recording_arguments(p, PICTURE_SCALE)
     args = p.parse_intermixed_args()
     if args.no_window and args.save:
         p.error('--no_window and --save: --save alone opens no window')
-    recording.check_arguments(p, args)
+    recording.check_arguments(p, args, window=not args.no_window)
 
     env, controller = exit_on_weights_error(make_dream, args.params_file, args.vae, args.rnn, args.initial_z,
                                             args.temperature, args.steps, args.gen)

@@ -17,6 +17,8 @@ from gymnasium.envs.box2d import car_racing
 from pygame import gfxdraw
 from PIL import Image
 
+from estool.argtypes import positive_int, random_seed
+
 MAX_STEPS = 1000
 CROP_ROWS = 84       # rows of the 96x96 observation above the dashboard: what the agent sees
 KEPT_ROWS = car_racing.WINDOW_H * CROP_ROWS // car_racing.STATE_H   # window rows they are scaled from
@@ -220,8 +222,8 @@ def play(max_steps=MAX_STEPS, seed=None, events=None, fps=50):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='episode length (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=None, help='track seed (default: a random track)')
+    p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='episode length (default: %(default)s)')
+    p.add_argument('--seed', type=random_seed, default=None, help='track seed (default: a random track)')
     args = p.parse_args()
     play(args.max_steps, args.seed)
 

@@ -21,12 +21,15 @@ import os
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 import argparse  # noqa: E402
-import json
+import re
+import sys
 
 import numpy as np
 from tqdm import tqdm
 
-from estool.argtypes import positive_int
+from estool.argtypes import input_file, nonnegative_float, output_dir, positive_int, random_seed
+from estool.atomic import exit_on_write_failure, write_atomic
+from estool.resume import differences, file_record, read_record, write_record
 
 from env import MAX_STEPS, CarRacingEnv
 from runtime import MDNRNN, VAE, Controller, exit_on_weights_error, load_params
@@ -73,28 +76,74 @@ def agent_episode(env, agent, seed, max_frames, noise):
 
 
 def save_episode(path, obs, action):
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        np.savez_compressed(f, obs=obs, action=action.astype(np.float16))
-    os.replace(tmp, path)
+    write_atomic(path, 'wb', lambda f: np.savez_compressed(f, obs=obs, action=action.astype(np.float16)))
+
+
+def check_same_episodes(args, run, flags):
+    """A rerun resumes (episodes on disk are skipped), so the episodes it adds must be made as
+    those of the earlier runs whose seeds it shares: else record_dir would hold some episodes
+    of one policy under the seeds of another. One line, before anything is written, naming what
+    differs; an earlier record of an older version (no 'run') is compared by its flags."""
+    if not os.path.isdir(args.record_dir):
+        return
+    names = set(os.listdir(args.record_dir))
+    for name in sorted(names):
+        match = re.fullmatch(r'extract_args\.(\d+)\.json', name)
+        if not match:
+            continue
+        try:
+            recorded = read_record(os.path.join(args.record_dir, name))
+            first, count = int(recorded['seed']), int(recorded['episodes'])
+        except (ValueError, KeyError, TypeError) as e:
+            sys.exit('extract.py: %s is unreadable (%s); move it away to extract into %s' % (
+                os.path.join(args.record_dir, name), e, args.record_dir))
+        shared = range(max(first, args.seed), min(first + count, args.seed + args.episodes))
+        if not any('%d.npz' % seed in names for seed in shared):
+            continue
+        if 'run' in recorded:
+            changes = differences(recorded['run'], run)
+        else:
+            changes = differences(recorded, {key: getattr(args, key) for key in flags})
+        if changes:
+            sys.exit('extract.py: %s already holds episodes of seeds %d-%d made with other settings (%s); '
+                     'extract into another --record_dir or other seeds, or with those settings'
+                     % (args.record_dir, shared[0], shared[-1], '; '.join(changes)))
+
+
+def write_extract_record(args, run):
+    """record_dir/extract_args.<seed>.json: the flags and what decides the episodes (run); a
+    rerun of the same first seed keeps the larger range, which check_same_episodes reads."""
+    path = os.path.join(args.record_dir, 'extract_args.%d.json' % args.seed)
+    flags = dict(vars(args), run=run)
+    try:
+        flags['episodes'] = max(args.episodes, int((read_record(path) or {}).get('episodes', 0)))
+    except (ValueError, TypeError):
+        pass   # checked by check_same_episodes; replaced here
+    write_record(path, flags)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--episodes', type=positive_int, default=200, help='episodes to extract (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=0, help='episode i uses seed + i (default: %(default)s)')
+    p.add_argument('--seed', type=random_seed, default=0, help='episode i uses seed + i (default: %(default)s)')
     p.add_argument('--max_frames', type=positive_int, default=MAX_STEPS, help='frames per episode (default: %(default)s)')
-    p.add_argument('--record_dir', default='record', help='output folder (default: %(default)s)')
-    p.add_argument('--params', help='drive with this controller (log/*.best.json or log/*.json) instead of at random')
-    p.add_argument('--noise', type=float, default=0.1,
+    p.add_argument('--record_dir', type=output_dir, default='record',
+                   help='output folder; a rerun adds the episodes not yet in it, and is refused if the settings '
+                        'that made its episodes of the same seeds differ (default: %(default)s)')
+    p.add_argument('--params', type=input_file,
+                   help='drive with this controller (log/*.best.json or log/*.json) instead of at random')
+    p.add_argument('--noise', type=nonnegative_float, default=0.1,
                    help='with --params: std of the Gaussian noise added to each action (default: %(default)s)')
-    p.add_argument('--vae', default='vae/vae.json', help='with --params: V weights (default: %(default)s)')
-    p.add_argument('--rnn', default='rnn/rnn.json', help='with --params: M weights (default: %(default)s)')
+    p.add_argument('--vae', type=input_file, default='vae/vae.json', help='with --params: V weights (default: %(default)s)')
+    p.add_argument('--rnn', type=input_file, default='rnn/rnn.json', help='with --params: M weights (default: %(default)s)')
     args = p.parse_args()
-    if args.episodes < 1 or args.max_frames < 1:
-        p.error('--episodes and --max_frames must be at least 1')
-    if not (args.noise >= 0):
-        p.error('--noise must be a number >= 0')
+    # What decides the episodes: the policy (and its files, by content) and their length.
+    run = {'max_frames': args.max_frames, 'params': file_record(args.params) if args.params else None}
+    flags = ['max_frames', 'params']
+    if args.params:
+        run.update(noise=args.noise, vae=file_record(args.vae), rnn=file_record(args.rnn))
+        flags += ['noise', 'vae', 'rnn']
+    check_same_episodes(args, run, flags)
     agent = None
     if args.params:
         from model import Agent
@@ -102,8 +151,7 @@ def main():
         agent.controller.set_params(exit_on_weights_error(load_params, args.params, agent.controller.num_params))
 
     os.makedirs(args.record_dir, exist_ok=True)
-    with open(os.path.join(args.record_dir, 'extract_args.%d.json' % args.seed), 'w') as f:
-        json.dump(vars(args), f)
+    write_extract_record(args, run)
     env = CarRacingEnv(full_episode=True, max_steps=args.max_frames)
     kept = skipped = 0
     for seed in tqdm(range(args.seed, args.seed + args.episodes), desc='extract', unit='episode', disable=None):
@@ -121,4 +169,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # a full disk: the episodes already written are whole, and a rerun skips them
+    with exit_on_write_failure('extract.py', 'once it can be written, run it again: it keeps and skips the '
+                                             'episodes on disk'):
+        main()

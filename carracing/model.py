@@ -32,6 +32,7 @@ import numpy as np
 
 from env import MAX_STEPS, STEP_PENALTY, CarRacingEnv
 from estool import recording
+from estool.argtypes import input_file, nonnegative_int, positive_int, random_seed
 from runtime import ACTION_SIZE, MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_params
 
 
@@ -40,13 +41,17 @@ class Agent:
 
     def __init__(self, vae, rnn):
         if vae.z_size != rnn.z_size:
-            raise WeightsError('vae.json has z size %d but rnn.json %d' % (vae.z_size, rnn.z_size))
+            raise WeightsError('V has z size %d but M %d' % (vae.z_size, rnn.z_size))
         self.vae, self.rnn = vae, rnn
         self.controller = Controller(rnn.z_size, rnn.units)
 
     @classmethod
     def load(cls, vae_path='vae/vae.json', rnn_path='rnn/rnn.json'):
-        return cls(VAE.load(vae_path), MDNRNN.load(rnn_path))
+        vae, rnn = VAE.load(vae_path), MDNRNN.load(rnn_path)
+        if vae.z_size != rnn.z_size:
+            raise WeightsError('%s has z size %d but %s has %d: V and M of different runs?'
+                               % (vae_path, vae.z_size, rnn_path, rnn.z_size))
+        return cls(vae, rnn)
 
     def reset(self, rng):
         self.rng = rng
@@ -241,27 +246,25 @@ def _run_lockstep(seeds):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('mode', choices=['render', 'norender'], help='one episode in a window, or scores only')
-    p.add_argument('params_file', help='controller log: log/<name>.best.json ([params, reward]), log/<name>.json, '
+    p.add_argument('params_file', type=input_file, help='controller log: log/<name>.best.json ([params, reward]), log/<name>.json, '
                                        'or log/<name>.log.json with --gen')
     # the default is spelled out: parse_intermixed_args hides positional defaults while it parses
     # the options, so %(default)s in this help made -h fail
-    p.add_argument('seed', nargs='?', type=int, default=0, help='track seed of the first episode (default: 0)')
-    p.add_argument('--episodes', type=int, default=100, help='episodes in norender mode (default: %(default)s)')
-    p.add_argument('--vae', default='vae/vae.json', help='V weights (default: %(default)s)')
-    p.add_argument('--rnn', default='rnn/rnn.json', help='M weights (default: %(default)s)')
-    p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='steps per episode (default: %(default)s)')
-    p.add_argument('--gen', type=int,
+    p.add_argument('seed', nargs='?', type=random_seed, default=0, help='track seed of the first episode (default: 0)')
+    p.add_argument('--episodes', type=positive_int, default=100, help='episodes in norender mode (default: %(default)s)')
+    p.add_argument('--vae', type=input_file, default='vae/vae.json', help='V weights (default: %(default)s)')
+    p.add_argument('--rnn', type=input_file, default='rnn/rnn.json', help='M weights (default: %(default)s)')
+    p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='steps per episode (default: %(default)s)')
+    p.add_argument('--gen', type=nonnegative_int,
                    help='with a .log.json: replay the mean that train.py evaluated at this generation')
-    p.add_argument('--jobs', type=int, default=1,
+    p.add_argument('--jobs', type=positive_int, default=1,
                    help='norender: episodes run side by side in this many processes (default: %(default)s)')
-    p.add_argument('--batch', type=int, default=1,
+    p.add_argument('--batch', type=positive_int, default=1,
                    help='norender: drive this many episodes in lockstep, as train.py\'s workers do (model.rollout_batch); '
                         'scores then differ from the one-at-a-time replay in float rounding (see README) (default: %(default)s)')
     p.add_argument('--profile', action='store_true', help='print ms per step in the env and in the agent')
     recording.add_recording_arguments(p, PICTURE_SCALE)
     args = p.parse_intermixed_args()   # `... log.json --gen 140 0` as well as `... 0 --gen 140`
-    if args.episodes < 1 or args.jobs < 1 or args.batch < 1:
-        p.error('--episodes, --jobs and --batch must be at least 1')
     if args.mode == 'render':
         recording.check_arguments(p, args)
         return render_main(args)

@@ -19,16 +19,18 @@ import numpy as np
 from tqdm import tqdm
 
 import tf_cpu  # noqa: F401  (before keras: oneDNN on every x86-64 CPU)
-from estool.argtypes import float_range, int_at_least, nonnegative_int, positive_float, positive_int
-from vae_train import load_checkpoint, save_checkpoint, stop_if_diverged
+from estool.argtypes import (float_range, input_file, int_at_least, nonnegative_int, output_dir, positive_float,
+                             positive_int)
+from estool.atomic import exit_on_write_failure, write_atomic
+from estool.resume import file_record
+from records import read_series
+from vae_train import check_resume, load_checkpoint, save_checkpoint, stop_if_diverged
 
 
 def load_series(path):
-    if not os.path.exists(path):
-        sys.exit('rnn_train.py: no %s (make it with series.py)' % path)
-    with np.load(path) as d:
-        return (d['mu'].astype(np.float32), d['logvar'].astype(np.float32), d['action'].astype(np.float32),
-                d['lengths'])
+    """A series.py file -> (mu, logvar, action) float32 and lengths."""
+    mu, logvar, action, lengths = read_series('rnn_train.py', path)
+    return mu.astype(np.float32), logvar.astype(np.float32), action.astype(np.float32), lengths.astype(np.int64)
 
 
 def sample_batch(series, batch_size, seq_len, rng):
@@ -45,9 +47,9 @@ def sample_batch(series, batch_size, seq_len, rng):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--series', default='series/series.npz', help='from series.py (default: %(default)s)')
-    p.add_argument('--out_dir', default='tf_rnn', help='rnn.json and checkpoints (default: %(default)s)')
-    p.add_argument('--initial_z_dir', default='tf_initial_z', help='initial_z.json (default: %(default)s)')
+    p.add_argument('--series', type=input_file, default='series/series.npz', help='from series.py (default: %(default)s)')
+    p.add_argument('--out_dir', type=output_dir, default='tf_rnn', help='rnn.json and checkpoints (default: %(default)s)')
+    p.add_argument('--initial_z_dir', type=output_dir, default='tf_initial_z', help='initial_z.json (default: %(default)s)')
     p.add_argument('--units', type=positive_int, default=256, help='LSTM units (default: %(default)s)')
     p.add_argument('--num_mixture', type=positive_int, default=5, help='Gaussians per z dimension (default: %(default)s)')
     p.add_argument('--seq_len', type=int_at_least(2), default=1000, help='frames per training sequence (default: %(default)s)')
@@ -59,7 +61,9 @@ def main():
     p.add_argument('--num_initial_z', type=positive_int, default=1000, help='episode starts kept for the dream (default: %(default)s)')
     p.add_argument('--checkpoint_every', type=positive_int, default=100, help='steps between checkpoints (default: %(default)s)')
     p.add_argument('--seed', type=nonnegative_int, default=0, help='run seed (default: %(default)s)')
-    p.add_argument('--resume', action='store_true', help='continue from out_dir/ckpt_*')
+    p.add_argument('--resume', action='store_true',
+                   help='continue from out_dir/ckpt_* (refused if the series file or a flag that decides the '
+                        'weights differs from its run; --steps may grow)')
     args = p.parse_args()
 
     series = load_series(args.series)
@@ -68,6 +72,18 @@ def main():
         sys.exit('rnn_train.py: the longest episode in %s has %d frames, fewer than --seq_len %d'
                  % (args.series, lengths.max(), args.seq_len))
     z_size = mu.shape[1]
+    # What decides the weights and initial_z.json (--steps only says how far to go).
+    run = {'series': file_record(args.series), 'units': args.units, 'num_mixture': args.num_mixture,
+           'seq_len': args.seq_len, 'batch_size': args.batch_size, 'learning_rate': args.learning_rate,
+           'decay_rate': args.decay_rate, 'grad_clip': args.grad_clip, 'num_initial_z': args.num_initial_z,
+           'seed': args.seed}
+    if args.resume:
+        saved = check_resume('rnn_train.py', args.out_dir, run)
+        # (without its rnn.json, lost to a full disk say, the run goes on to write it)
+        if saved['step'] >= args.steps and os.path.exists(os.path.join(args.out_dir, 'rnn.json')):
+            print('nothing to do: the checkpoint in %s is already at step %d of --steps %d'
+                  % (args.out_dir, saved['step'], args.steps))
+            return
     os.makedirs(args.out_dir, exist_ok=True)
     os.makedirs(args.initial_z_dir, exist_ok=True)
 
@@ -79,12 +95,11 @@ def main():
     schedule = keras.optimizers.schedules.ExponentialDecay(args.learning_rate, 1, args.decay_rate)
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipvalue=args.grad_clip),
                   loss=make_loss(z_size, args.num_mixture))
-    state = {'step': 0}
+    state = {'step': 0, 'run': run}
     if args.resume:
-        state = load_checkpoint(model, args.out_dir)
+        state = dict(load_checkpoint(model, args.out_dir), run=run)   # an older checkpoint recorded none
         print('resumed at step %d' % state['step'], flush=True)
-    with open(os.path.join(args.out_dir, 'args.json'), 'w') as f:
-        json.dump(vars(args), f, indent=1)
+    write_atomic(os.path.join(args.out_dir, 'args.json'), 'w', lambda f: json.dump(vars(args), f, indent=1))
 
     # The dream starts from real first frames: keep (mu, logvar) of up to num_initial_z episode starts.
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -114,4 +129,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # a full disk: the last checkpoint written is whole, and --resume goes on from it
+    with exit_on_write_failure('rnn_train.py', 'once it can be written, rerun with --resume to go on from the '
+                                               'last checkpoint (without --resume if it wrote none)'):
+        main()

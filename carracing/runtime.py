@@ -17,6 +17,8 @@ import sys
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from estool.atomic import write_atomic
+
 SCALE = 10000.0
 FORGET_BIAS = 1.0   # added to the forget gate at run time, as in TF1's LSTM cells
 ACTION_SIZE = 3     # steer, gas, brake
@@ -73,19 +75,20 @@ def save_json_weights(path, arrays):
     arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
     check_values(path + ' (not written)', arrays)
     data = [np.round(a * SCALE).astype(np.int64).tolist() for a in arrays]
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, separators=(',', ':'))
-    os.replace(tmp, path)
+    write_atomic(path, 'w', lambda f: json.dump(data, f, separators=(',', ':')))   # WriteFailed if it cannot
 
 
 def load_json_weights(path, made_by):
     """-> list of float32 arrays; raises WeightsError (one line, naming the file)."""
     if not os.path.exists(path):
         raise WeightsError('%s: no such file (made by %s)' % (path, made_by))
+    if os.path.isdir(path):
+        raise WeightsError('%s is a folder, not a weights file (made by %s)' % (path, made_by))
     try:
         with open(path) as f:
             arrays = [np.asarray(a, dtype=np.float32) / SCALE for a in json.load(f)]
+    except OSError as e:
+        raise WeightsError('%s: cannot read it (%s)' % (path, e.strerror or e))
     except (ValueError, TypeError) as e:
         raise WeightsError('%s: not a weights file (%s)' % (path, e))
     check_values(path, arrays)
@@ -304,11 +307,15 @@ def load_params(path, num_params, gen=None):
     (rows [gen, eval_reward, params])."""
     if not os.path.exists(path):
         raise WeightsError('%s: no such file (made by train.py in log/); expected %d params' % (path, num_params))
+    if os.path.isdir(path):
+        raise WeightsError('%s is a folder, not a params file (made by train.py in log/)' % path)
     try:
         with open(path) as f:
             data = json.load(f)
         rows = None if gen is None else {int(row[0]): row[2] for row in data}
         params = np.asarray(data[0] if gen is None else rows.get(gen, []), dtype=np.float32)
+    except OSError as e:
+        raise WeightsError('%s: cannot read it (%s)' % (path, e.strerror or e))
     except (ValueError, TypeError, IndexError, KeyError) as e:
         if gen is not None:
             expected = 'rows [gen, eval_reward, params], as in a .log.json'

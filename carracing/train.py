@@ -16,7 +16,8 @@ import pygame
 from gymnasium.envs.box2d import car_racing
 
 from estool import fanout
-from estool.argtypes import nonnegative_int, positive_int
+from estool.argtypes import input_file, nonnegative_int, positive_int
+from estool.resume import file_record
 from env import MAX_STEPS, CarRacingEnv
 from model import Agent, rollout_batch
 from runtime import exit_on_weights_error
@@ -43,8 +44,8 @@ def make_evaluator(vae_path, rnn_path, max_steps, stall_steps):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--vae', default='vae/vae.json', help='V weights (default: %(default)s)')
-    p.add_argument('--rnn', default='rnn/rnn.json', help='M weights (default: %(default)s)')
+    p.add_argument('--vae', type=input_file, default='vae/vae.json', help='V weights (default: %(default)s)')
+    p.add_argument('--rnn', type=input_file, default='rnn/rnn.json', help='M weights (default: %(default)s)')
     p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='steps per episode (default: %(default)s)')
     p.add_argument('--stall_steps', type=nonnegative_int, default=0,
                    help='training episodes end after this many steps without a new tile, charged the '
@@ -53,7 +54,11 @@ def main():
     args = p.parse_args()
     fanout.check_es_arguments(p, args)
     agent = exit_on_weights_error(Agent.load, args.vae, args.rnn)   # fail here, in one line, not in 64 workers
-    fanout.run(args, 'carracing', agent.controller.num_params, make_evaluator(args.vae, args.rnn, args.max_steps, args.stall_steps))
+    # A --resume keeps the world model (by content) and the episodes' rules.
+    fanout.run(args, 'carracing', agent.controller.num_params,
+               make_evaluator(args.vae, args.rnn, args.max_steps, args.stall_steps),
+               same_flags=('max_steps', 'stall_steps'),
+               inputs={'vae': file_record(args.vae), 'rnn': file_record(args.rnn)})
 
 
 if __name__ == '__main__':

@@ -17,7 +17,8 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from estool.argtypes import nonnegative_int, positive_int
+from estool.atomic import exit_on_write_failure, write_atomic
+from estool.argtypes import input_dir, input_file, nonnegative_int, output_file, positive_int
 from records import load_obs, record_files
 
 
@@ -40,7 +41,7 @@ def heldout_losses(vae, files, batch_size=200, progress=True):
     frames = 0
     for path in tqdm(files, desc='held-out', unit='episode', leave=False, disable=None if progress else True):
         obs = load_obs(path)
-        if obs is None:
+        if obs is None or len(obs) == 0:   # unreadable, or an episode of no frames: nothing to score
             continue
         r, k = frame_losses(vae, obs, batch_size)
         per_episode.append((r.sum(), k.sum(), len(r)))
@@ -67,12 +68,12 @@ def describe(result):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split('\n\n', 1)[1])
-    p.add_argument('--vae', default='vae/vae.json', help='V weights from vae_train.py (default: %(default)s)')
-    p.add_argument('--record_dir', default='record_heldout',
+    p.add_argument('--vae', type=input_file, default='vae/vae.json', help='V weights from vae_train.py (default: %(default)s)')
+    p.add_argument('--record_dir', type=input_dir, default='record_heldout',
                    help='episodes from extract.py that V was not trained on (default: %(default)s)')
     p.add_argument('--max_files', type=nonnegative_int, default=0, help='use only the first N record files; 0 = all (default: %(default)s)')
     p.add_argument('--batch_size', type=positive_int, default=200, help='frames encoded at once (default: %(default)s)')
-    p.add_argument('--out', default='', help='also write the figures to this JSON file (default: print only)')
+    p.add_argument('--out', type=output_file, default='', help='also write the figures to this JSON file (default: print only)')
     args = p.parse_args()
     files = record_files('vae_eval.py', args.record_dir, args.max_files)
     from runtime import VAE, exit_on_weights_error
@@ -81,9 +82,9 @@ def main():
     if result is None:
         sys.exit('vae_eval.py: none of the %d files in %s is readable' % (len(files), args.record_dir))
     print('%s: %s' % (args.vae, describe(result)))
-    if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(dict(result, vae=args.vae, record_dir=args.record_dir), f, indent=1)
+    if args.out:   # whole or not at all: a kill or a full disk leaves no half JSON
+        with exit_on_write_failure('vae_eval.py', 'the figures above are the result'):
+            write_atomic(args.out, 'w', lambda f: json.dump(dict(result, vae=args.vae, record_dir=args.record_dir), f, indent=1))
 
 
 if __name__ == '__main__':

@@ -12,6 +12,8 @@ position in the epoch) is written every --checkpoint_every steps and at each epo
 """
 
 import argparse
+import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -20,9 +22,21 @@ import numpy as np
 from tqdm import tqdm
 
 import tf_cpu  # noqa: F401  (before keras: oneDNN on every x86-64 CPU)
-from estool.argtypes import nonnegative_float, nonnegative_int, positive_float, positive_int
+from estool.argtypes import (input_dir, input_file, nonnegative_float, nonnegative_int, output_dir, positive_float,
+                             positive_int)
+from estool.atomic import WriteFailed, exit_on_write_failure, write_atomic
+from estool.resume import differences
 from records import count_frames, load_obs, record_files
 from vae_eval import describe, heldout_losses
+
+
+def files_digest(files):
+    """A short digest of the files' names and sizes: another set of episodes, even of the same
+    number and length, gives another one (the contents are not read)."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(('%s %d\n' % (os.path.basename(path), os.path.getsize(path))).encode())
+    return 'names and sizes %s' % digest.hexdigest()[:12]
 
 
 def frame_batches(files, batch_size, rng, buffer_files, bad):
@@ -51,22 +65,51 @@ def save_checkpoint(model, out_dir, state):
     the weights of one step with the optimizer of another. Files no longer named go after."""
     tag = 'ckpt-%d-%s' % (state['step'], os.urandom(4).hex())
     files = [tag + '.weights.h5', tag + '_optimizer.npz']
-    model.save_weights(os.path.join(out_dir, files[0]))
-    with open(os.path.join(out_dir, files[1]), 'wb') as f:
-        np.savez(f, *[np.asarray(v) for v in model.optimizer.variables])
     state = dict(state, files=files)
     seed_generator = getattr(model, 'seed_generator', None)
     if seed_generator is not None:
         # save_weights leaves it out; without it a resumed run draws other VAE noise
         state['seed_state'] = np.asarray(seed_generator.state).tolist()
-    with open(os.path.join(out_dir, 'ckpt_state.tmp'), 'w') as f:
-        json.dump(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(os.path.join(out_dir, 'ckpt_state.tmp'), os.path.join(out_dir, 'ckpt_state.json'))
+    try:
+        try:
+            model.save_weights(os.path.join(out_dir, files[0]))
+        except OSError as e:   # h5py's, whose errno may be unset: still one line naming the file
+            raise WriteFailed(os.path.join(out_dir, files[0]), e) from e
+        write_atomic(os.path.join(out_dir, files[1]), 'wb',
+                     lambda f: np.savez(f, *[np.asarray(v) for v in model.optimizer.variables]))
+        write_atomic(os.path.join(out_dir, 'ckpt_state.json'), 'w', lambda f: json.dump(state, f), fsync=True)
+    except WriteFailed:
+        # A write that failed (a full disk) leaves no file of this checkpoint: ckpt_state.json
+        # still names the previous one. (A kill leaves them to the next save, which removes them.)
+        for name in files:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(out_dir, name))
+        raise
     for name in os.listdir(out_dir):
         if (name.startswith('ckpt-') or name in LEGACY_FILES) and name not in files:
             os.remove(os.path.join(out_dir, name))
+
+
+def check_resume(script, out_dir, run):
+    """--resume: the counters of out_dir's checkpoint (ckpt_state.json), read before the model is
+    built. A one-line exit if there is none, or if it was made with settings other than `run`
+    (those that decide the weights): going on with other ones would save weights that no
+    straight run gives, under the first run's name."""
+    path = os.path.join(out_dir, 'ckpt_state.json')
+    if not os.path.exists(path):
+        sys.exit('--resume: no checkpoint %s (start once without --resume)' % path)
+    try:
+        with open(path) as f:
+            state = json.load(f)
+        int(state['step'])
+    except Exception as e:   # torn or not ours: the same words as load_checkpoint's
+        sys.exit('--resume: the checkpoint in %s is unreadable (%s: %s); start again without --resume'
+                 % (out_dir, type(e).__name__, str(e).splitlines()[0] if str(e) else ''))
+    changes = differences(state.get('run', {}), run)
+    if changes:
+        sys.exit('%s: --resume: the checkpoint in %s was made with other settings (%s); resume with those, '
+                 'or start again without --resume' % (script, out_dir, '; '.join(changes)))
+    return state
 
 
 def load_checkpoint(model, out_dir):
@@ -118,8 +161,8 @@ def stop_if_diverged(script, model, loss, where, out_dir):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--record_dir', default='record', help='episodes from extract.py (default: %(default)s)')
-    p.add_argument('--out_dir', default='tf_vae', help='where vae.json and checkpoints go (default: %(default)s)')
+    p.add_argument('--record_dir', type=input_dir, default='record', help='episodes from extract.py (default: %(default)s)')
+    p.add_argument('--out_dir', type=output_dir, default='tf_vae', help='where vae.json and checkpoints go (default: %(default)s)')
     p.add_argument('--z_size', type=positive_int, default=32, help='latent size (default: %(default)s)')
     p.add_argument('--batch_size', type=positive_int, default=100, help='frames per batch (default: %(default)s)')
     p.add_argument('--learning_rate', type=positive_float, default=1e-4, help='Adam learning rate (default: %(default)s)')
@@ -130,12 +173,14 @@ def main():
     p.add_argument('--buffer_files', type=positive_int, default=10, help='record files mixed in the shuffle buffer (default: %(default)s)')
     p.add_argument('--checkpoint_every', type=positive_int, default=500, help='steps between checkpoints (default: %(default)s)')
     p.add_argument('--seed', type=nonnegative_int, default=0, help='run seed (default: %(default)s)')
-    p.add_argument('--resume', action='store_true', help='continue from out_dir/ckpt_*')
-    p.add_argument('--init', default='',
+    p.add_argument('--resume', action='store_true',
+                   help='continue from out_dir/ckpt_* (refused if the record files, --z_size, --batch_size, '
+                        '--learning_rate, --kl_tolerance, --buffer_files or --seed differ from its run)')
+    p.add_argument('--init', type=input_file, default='',
                    help='start from the weights of this vae.json (2018 layout), with a fresh optimizer: to go on '
                         'from a V whose checkpoint is not at hand, or to fine-tune one on new episodes; '
                         'not with --resume (default: random weights)')
-    p.add_argument('--heldout_dir', default='',
+    p.add_argument('--heldout_dir', type=input_dir, default='',
                    help='episodes not trained on; their loss (vae_eval.py) is printed at each epoch end (default: none)')
     args = p.parse_args()
     if args.init and args.resume:
@@ -153,6 +198,20 @@ def main():
     if steps_per_epoch == 0:
         sys.exit('vae_train.py: %s holds %d readable frames, fewer than one batch of --batch_size %d'
                  % (args.record_dir, frames_per_epoch, args.batch_size))
+    # What decides the weights (--epochs and --max_steps only say how far to go).
+    run = {'record files': '%d files, %d frames, %s' % (len(files), frames_per_epoch, files_digest(files)),
+           'z_size': args.z_size, 'batch_size': args.batch_size, 'learning_rate': args.learning_rate,
+           'kl_tolerance': args.kl_tolerance, 'buffer_files': args.buffer_files, 'seed': args.seed}
+    if args.resume:
+        saved = check_resume('vae_train.py', args.out_dir, run)
+        at_end = ('epoch %d of --epochs %d' % (saved.get('epoch', 0), args.epochs)
+                  if saved.get('epoch', 0) >= args.epochs else
+                  'step %d of --max_steps %d' % (saved['step'], args.max_steps)
+                  if args.max_steps and saved['step'] >= args.max_steps else None)
+        # (without its vae.json, lost to a full disk say, the run goes on to write it)
+        if at_end and os.path.exists(os.path.join(args.out_dir, 'vae.json')):
+            print('nothing to do: the checkpoint in %s is already at %s' % (args.out_dir, at_end))
+            return
     os.makedirs(args.out_dir, exist_ok=True)
 
     import keras
@@ -161,7 +220,7 @@ def main():
     keras.utils.set_random_seed(args.seed)
     model = build_vae(args.z_size, args.kl_tolerance, args.seed)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
-    state = {'epoch': 0, 'step_in_epoch': 0, 'step': 0}
+    state = {'epoch': 0, 'step_in_epoch': 0, 'step': 0, 'run': run}
     if args.init:
         arrays = exit_on_weights_error(load_json_weights, args.init, 'vae_train.py')
         init_z = exit_on_weights_error(VAE, arrays, args.init).z_size   # checks every shape
@@ -170,10 +229,9 @@ def main():
         model.import_arrays(arrays)
         print('started from the weights of %s' % args.init, flush=True)
     if args.resume:
-        state = load_checkpoint(model, args.out_dir)
+        state = dict(load_checkpoint(model, args.out_dir), run=run)   # an older checkpoint recorded none
         print('resumed at epoch %d step %d' % (state['epoch'] + 1, state['step_in_epoch']), flush=True)
-    with open(os.path.join(args.out_dir, 'args.json'), 'w') as f:
-        json.dump(vars(args), f, indent=1)
+    write_atomic(os.path.join(args.out_dir, 'args.json'), 'w', lambda f: json.dump(vars(args), f, indent=1))
 
     bad = set()
     done = False
@@ -189,6 +247,9 @@ def main():
             seen += 1
             if i < state['step_in_epoch']:
                 continue
+            if args.max_steps and state['step'] >= args.max_steps:   # resumed at the cap: no step more
+                done = True
+                break
             loss = float(model.train_on_batch(batch.astype(np.float32) / 255.0))
             where = 'epoch %d step %d' % (epoch + 1, i + 1)
             if not np.isfinite(loss):
@@ -227,12 +288,13 @@ def main():
             break
     if bad:
         print('skipped %d unreadable record files: %s' % (len(bad), ', '.join(sorted(bad)[:5])))
-    if wrote:
-        print('wrote %s' % os.path.join(args.out_dir, 'vae.json'))
-    else:
-        print('nothing to do: the checkpoint in %s is already at epoch %d of --epochs %d'
-              % (args.out_dir, state['epoch'], args.epochs))
+    if not wrote:   # resumed at the end, its vae.json missing: the checkpoint's weights
+        save_json_weights(os.path.join(args.out_dir, 'vae.json'), model.export_arrays())
+    print('wrote %s' % os.path.join(args.out_dir, 'vae.json'))
 
 
 if __name__ == '__main__':
-    main()
+    # a full disk: the last checkpoint written is whole, and --resume goes on from it
+    with exit_on_write_failure('vae_train.py', 'once it can be written, rerun with --resume to go on from the '
+                                               'last checkpoint (without --resume if it wrote none)'):
+        main()

@@ -18,6 +18,7 @@ import numpy as np
 
 from env import MAX_STEPS, DoomTakeCoverEnv
 from estool import recording
+from estool.argtypes import input_dir, input_file, positive_int, random_seed
 from runtime import MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_params
 
 
@@ -30,13 +31,18 @@ class Agent:
 
     def __init__(self, vae, rnn):
         if vae.z_size != rnn.z_size:
-            raise WeightsError('vae.json has z size %d but rnn.json %d' % (vae.z_size, rnn.z_size))
+            raise WeightsError('V has z size %d but M %d' % (vae.z_size, rnn.z_size))
         self.vae, self.rnn = vae, rnn
         self.controller = Controller(rnn.z_size, rnn.units)
 
     @classmethod
     def load(cls, models_dir='tf_models'):
-        return cls(VAE.load(os.path.join(models_dir, 'vae.json')), MDNRNN.load(os.path.join(models_dir, 'rnn.json')))
+        vae_path, rnn_path = os.path.join(models_dir, 'vae.json'), os.path.join(models_dir, 'rnn.json')
+        vae, rnn = VAE.load(vae_path), MDNRNN.load(rnn_path)
+        if vae.z_size != rnn.z_size:
+            raise WeightsError('%s has z size %d but %s has %d: V and M of different runs?'
+                               % (vae_path, vae.z_size, rnn_path, rnn.z_size))
+        return cls(vae, rnn)
 
     def reset(self, rng):
         self.rng = rng
@@ -120,10 +126,10 @@ def render(agent, env, seed, args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('params_file', help='controller log: log/<name>.best.json or log/<name>.json')
-    p.add_argument('--models', default='tf_models', help='folder with vae.json and rnn.json (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=0, help='episode seed (default: %(default)s)')
-    p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
+    p.add_argument('params_file', type=input_file, help='controller log: log/<name>.best.json or log/<name>.json')
+    p.add_argument('--models', type=input_dir, default='tf_models', help='folder with vae.json and rnn.json (default: %(default)s)')
+    p.add_argument('--seed', type=random_seed, default=0, help='episode seed (default: %(default)s)')
+    p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
     recording.add_recording_arguments(p, PICTURE_SCALE)
     args = p.parse_args()
     recording.check_arguments(p, args)

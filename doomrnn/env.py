@@ -19,6 +19,8 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image
 
+from estool.argtypes import positive_int
+
 MAX_STEPS = 2100
 FRAME_SIZE = 64
 
@@ -149,8 +151,8 @@ def play(max_steps=MAX_STEPS, fps=35, scale=2, events=None):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--max_steps', type=int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
-    p.add_argument('--fps', type=int, default=35, help='game speed in frames per second (default: %(default)s)')
+    p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
+    p.add_argument('--fps', type=positive_int, default=35, help='game speed in frames per second (default: %(default)s)')
     args = p.parse_args()
     play(args.max_steps, args.fps)
 

@@ -2,6 +2,7 @@
 
     python extract.py --episodes 200 --seed 0        # one worker; extract.bash fans out
     python extract.py --params log/doomrnn.cma.16.64.json --record_dir record_iter1 --seed 100000
+    python extract.py --params log/doomrnn.cma.16.64.log.json --gen 50 --record_dir record_agent --seed 500000
 
 The default policy is the paper's: a uniformly random action held for a random 1-10 steps.
 With --params, the episodes are played by the world-model agent (V and M from --models, C from
@@ -18,12 +19,15 @@ import os
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 import argparse  # noqa: E402
-import json
+import re
+import sys
 
 import numpy as np
 from tqdm import tqdm
 
-from estool.argtypes import positive_int
+from estool.argtypes import input_dir, input_file, nonnegative_float, nonnegative_int, output_dir, positive_int, random_seed
+from estool.atomic import exit_on_write_failure, write_atomic
+from estool.resume import differences, file_record, read_record, write_record
 
 from env import MAX_STEPS, DoomTakeCoverEnv
 
@@ -63,35 +67,90 @@ def record_episode(env, policy, seed, max_frames):
 
 
 def save_episode(path, obs, action):
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        np.savez_compressed(f, obs=obs, action=action.astype(np.float16))
-    os.replace(tmp, path)
+    write_atomic(path, 'wb', lambda f: np.savez_compressed(f, obs=obs, action=action.astype(np.float16)))
+
+
+def check_same_episodes(args, run, flags):
+    """A rerun resumes (episodes on disk are skipped), so the episodes it adds must be made as
+    those of the earlier runs whose seeds it shares: else record_dir would hold some episodes
+    of one policy under the seeds of another. One line, before anything is written, naming what
+    differs; an earlier record of an older version (no 'run') is compared by its flags."""
+    if not os.path.isdir(args.record_dir):
+        return
+    names = set(os.listdir(args.record_dir))
+    for name in sorted(names):
+        match = re.fullmatch(r'extract_args\.(\d+)\.json', name)
+        if not match:
+            continue
+        try:
+            recorded = read_record(os.path.join(args.record_dir, name))
+            first, count = int(recorded['seed']), int(recorded['episodes'])
+        except (ValueError, KeyError, TypeError) as e:
+            sys.exit('extract.py: %s is unreadable (%s); move it away to extract into %s' % (
+                os.path.join(args.record_dir, name), e, args.record_dir))
+        shared = range(max(first, args.seed), min(first + count, args.seed + args.episodes))
+        if not any('%d.npz' % seed in names for seed in shared):
+            continue
+        if 'run' in recorded:
+            changes = differences(recorded['run'], run)
+        else:
+            changes = differences(recorded, {key: getattr(args, key) for key in flags})
+        if changes:
+            sys.exit('extract.py: %s already holds episodes of seeds %d-%d made with other settings (%s); '
+                     'extract into another --record_dir or other seeds, or with those settings'
+                     % (args.record_dir, shared[0], shared[-1], '; '.join(changes)))
+
+
+def write_extract_record(args, run):
+    """record_dir/extract_args.<seed>.json: the flags and what decides the episodes (run); a
+    rerun of the same first seed keeps the larger range, which check_same_episodes reads."""
+    path = os.path.join(args.record_dir, 'extract_args.%d.json' % args.seed)
+    flags = dict(vars(args), run=run)
+    try:
+        flags['episodes'] = max(args.episodes, int((read_record(path) or {}).get('episodes', 0)))
+    except (ValueError, TypeError):
+        pass   # checked by check_same_episodes; replaced here
+    write_record(path, flags)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--episodes', type=positive_int, default=200, help='episodes to attempt (default: %(default)s)')
-    p.add_argument('--seed', type=int, default=0, help='episode i uses seed + i (default: %(default)s)')
+    p.add_argument('--seed', type=random_seed, default=0, help='episode i uses seed + i (default: %(default)s)')
     p.add_argument('--max_frames', type=positive_int, default=MAX_STEPS, help='cap on steps per episode (default: %(default)s)')
-    p.add_argument('--min_frames', type=int, default=100, help='drop episodes shorter than this (default: %(default)s)')
-    p.add_argument('--record_dir', default='record', help='output folder (default: %(default)s)')
-    p.add_argument('--params', help='play with this controller (log/*.json or *.best.json) instead of at random')
-    p.add_argument('--noise', type=float, default=0.1,
+    p.add_argument('--min_frames', type=nonnegative_int, default=100, help='drop episodes shorter than this (default: %(default)s)')
+    p.add_argument('--record_dir', type=output_dir, default='record',
+                   help='output folder; a rerun adds the episodes not yet in it, and is refused if the settings '
+                        'that made its episodes of the same seeds differ (default: %(default)s)')
+    p.add_argument('--params', type=input_file,
+                   help='play with this controller (log/*.json or *.best.json) instead of at random')
+    p.add_argument('--gen', type=nonnegative_int,
+                   help='with --params PATH.log.json: play the mean that train.py evaluated at this generation')
+    p.add_argument('--noise', type=nonnegative_float, default=0.1,
                    help='with --params: std of the per-episode perturbation of C (default: %(default)s)')
-    p.add_argument('--models', default='tf_models', help='with --params: folder with vae.json, rnn.json (default: %(default)s)')
+    p.add_argument('--models', type=input_dir, default='tf_models',
+                   help='with --params: folder with vae.json, rnn.json (default: %(default)s)')
     args = p.parse_args()
+    # What decides the episodes: the policy (and its files, by content) and which are kept.
+    run = {'max_frames': args.max_frames, 'min_frames': args.min_frames,
+           'params': file_record(args.params) if args.params else None}
+    flags = ['max_frames', 'min_frames', 'params']
+    if args.params:
+        run.update(gen=args.gen, noise=args.noise,
+                   models=[file_record(os.path.join(args.models, name)) for name in ('vae.json', 'rnn.json')])
+        flags += ['gen', 'noise', 'models']
+    check_same_episodes(args, run, flags)
     agent = None
     if args.params:
         from doomreal import Agent
         from runtime import exit_on_weights_error, load_params
         agent = exit_on_weights_error(Agent.load, args.models)
-        agent.controller.set_params(exit_on_weights_error(load_params, args.params, agent.controller.num_params))
+        agent.controller.set_params(exit_on_weights_error(load_params, args.params, agent.controller.num_params,
+                                                               args.gen))
         mean_params = agent.controller.weight.ravel().copy()
 
     os.makedirs(args.record_dir, exist_ok=True)
-    with open(os.path.join(args.record_dir, 'extract_args.%d.json' % args.seed), 'w') as f:
-        json.dump(vars(args), f)
+    write_extract_record(args, run)
     env = DoomTakeCoverEnv(max_steps=args.max_frames)
     kept = dropped = skipped = 0
     for seed in tqdm(range(args.seed, args.seed + args.episodes), desc='extract', unit='episode', disable=None):
@@ -116,4 +175,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # a full disk: the episodes already written are whole, and a rerun skips them
+    with exit_on_write_failure('extract.py', 'once it can be written, run it again: it keeps and skips the '
+                                             'episodes on disk'):
+        main()

@@ -26,7 +26,7 @@ import numpy as np
 
 from doomrnn import MAX_STEPS, MODELS, TEMPERATURE, DoomCoverRNNEnv, dream_rollouts, load_world
 from estool import recording
-from estool.argtypes import nonnegative_int, positive_float, positive_int
+from estool.argtypes import input_dir, input_file, nonnegative_int, positive_float, positive_int, random_seed
 from runtime import Controller, exit_on_weights_error, load_params
 
 FPS = 35   # the game's tics per second; the dream steps one tic at a time too
@@ -44,13 +44,13 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('world', choices=['doomreal', 'doomrnn'], help='the real game or the dream')
     p.add_argument('mode', choices=['render', 'norender'], help='one episode in a window, or scores only')
-    p.add_argument('params_file', help='controller log: log/<name>.best.json ([params, reward]), log/<name>.json, '
+    p.add_argument('params_file', type=input_file, help='controller log: log/<name>.best.json ([params, reward]), log/<name>.json, '
                                        'or log/<name>.log.json with --gen')
     # the default is spelled out: parse_intermixed_args hides positional defaults while it parses
     # the options, so %(default)s in this help made -h fail
-    p.add_argument('seed', nargs='?', type=nonnegative_int, default=0, help='seed of the first episode (default: 0)')
+    p.add_argument('seed', nargs='?', type=random_seed, default=0, help='seed of the first episode (default: 0)')
     p.add_argument('--episodes', type=positive_int, default=100, help='episodes in norender mode (default: %(default)s)')
-    p.add_argument('--models', default=MODELS, help='folder with vae.json, rnn.json, initial_z.json (default: %(default)s)')
+    p.add_argument('--models', type=input_dir, default=MODELS, help='folder with vae.json, rnn.json, initial_z.json (default: %(default)s)')
     p.add_argument('--temperature', type=positive_float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
     p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
     p.add_argument('--gen', type=nonnegative_int,

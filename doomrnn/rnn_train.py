@@ -21,19 +21,24 @@ import numpy as np
 from tqdm import tqdm
 
 import tf_cpu  # noqa: F401  (before keras: oneDNN on every x86-64 CPU)
-from estool.argtypes import float_range, int_at_least, nonnegative_float, nonnegative_int, positive_float, positive_int
-from vae_train import load_checkpoint, save_checkpoint, stop_if_diverged
+from estool.argtypes import (float_range, input_file, int_at_least, nonnegative_float, nonnegative_int, output_dir,
+                             positive_float, positive_int)
+from estool.atomic import exit_on_write_failure, write_atomic
+from estool.resume import file_record
+from records import read_series
+from vae_train import check_resume, load_checkpoint, save_checkpoint, stop_if_diverged
 
 
 def load_series(paths):
     """One or more series.py files, their episodes laid end to end."""
     parts = []
     for path in paths:
-        if not os.path.exists(path):
-            sys.exit('rnn_train.py: no %s (make it with series.py)' % path)
-        with np.load(path) as d:
-            parts.append([d['mu'].astype(np.float32), d['logvar'].astype(np.float32),
-                          d['action'].astype(np.float32), d['lengths']])
+        mu, logvar, action, lengths = read_series('rnn_train.py', path)
+        if parts and mu.shape[1] != parts[0][0].shape[1]:
+            sys.exit('rnn_train.py: %s has z %d, %s z %d: series of different V\'s' % (
+                path, mu.shape[1], paths[0], parts[0][0].shape[1]))
+        parts.append([mu.astype(np.float32), logvar.astype(np.float32), action.astype(np.float32),
+                      lengths.astype(np.int64)])
     mu, logvar, action, lengths = (np.concatenate(arrays) for arrays in zip(*parts))
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     restart = np.zeros((len(mu), 1), np.float32)
@@ -57,10 +62,10 @@ def sample_batch(series, batch_size, seq_len, rng):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--series', nargs='+', default=['series/series.npz'],
+    p.add_argument('--series', nargs='+', type=input_file, default=['series/series.npz'],
                    help='one or more files from series.py, used together (default: %(default)s)')
-    p.add_argument('--out_dir', default='tf_rnn', help='rnn.json and checkpoints (default: %(default)s)')
-    p.add_argument('--initial_z_dir', default='tf_initial_z', help='initial_z.json (default: %(default)s)')
+    p.add_argument('--out_dir', type=output_dir, default='tf_rnn', help='rnn.json and checkpoints (default: %(default)s)')
+    p.add_argument('--initial_z_dir', type=output_dir, default='tf_initial_z', help='initial_z.json (default: %(default)s)')
     p.add_argument('--units', type=positive_int, default=512, help='LSTM units (default: %(default)s)')
     p.add_argument('--num_mixture', type=positive_int, default=5, help='Gaussians per z dimension (default: %(default)s)')
     p.add_argument('--seq_len', type=int_at_least(2), default=500, help='steps per training sequence (default: %(default)s)')
@@ -73,8 +78,10 @@ def main():
     p.add_argument('--num_initial_z', type=positive_int, default=1000, help='episode starts kept for the dream (default: %(default)s)')
     p.add_argument('--checkpoint_every', type=positive_int, default=200, help='steps between checkpoints (default: %(default)s)')
     p.add_argument('--seed', type=nonnegative_int, default=0, help='run seed (default: %(default)s)')
-    p.add_argument('--resume', action='store_true', help='continue from out_dir/ckpt_*')
-    p.add_argument('--init', default='',
+    p.add_argument('--resume', action='store_true',
+                   help='continue from out_dir/ckpt_* (refused if the series file or a flag that decides the '
+                        'weights differs from its run; --steps may grow)')
+    p.add_argument('--init', type=input_file, default='',
                    help="start from this rnn.json instead of random weights, e.g. to fine-tune M after V "
                         "was trained further (the optimizer and step count start afresh)")
     args = p.parse_args()
@@ -86,6 +93,18 @@ def main():
     if len(mu) <= args.seq_len:
         sys.exit('rnn_train.py: %s has %d frames, fewer than --seq_len %d + 1' % (' + '.join(args.series), len(mu), args.seq_len))
     z_size = mu.shape[1]
+    # What decides the weights and initial_z.json (--steps only says how far to go).
+    run = {'series': [file_record(path) for path in args.series], 'units': args.units, 'num_mixture': args.num_mixture,
+           'seq_len': args.seq_len, 'batch_size': args.batch_size, 'learning_rate': args.learning_rate,
+           'decay_rate': args.decay_rate, 'grad_clip': args.grad_clip, 'num_initial_z': args.num_initial_z,
+           'seed': args.seed, 'done_weight': args.done_weight}
+    if args.resume:
+        saved = check_resume('rnn_train.py', args.out_dir, run)
+        # (without its rnn.json, lost to a full disk say, the run goes on to write it)
+        if saved['step'] >= args.steps and os.path.exists(os.path.join(args.out_dir, 'rnn.json')):
+            print('nothing to do: the checkpoint in %s is already at step %d of --steps %d'
+                  % (args.out_dir, saved['step'], args.steps))
+            return
     os.makedirs(args.out_dir, exist_ok=True)
     os.makedirs(args.initial_z_dir, exist_ok=True)
 
@@ -97,7 +116,7 @@ def main():
     schedule = keras.optimizers.schedules.ExponentialDecay(args.learning_rate, 1, args.decay_rate)
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipvalue=args.grad_clip),
                   loss=make_loss(z_size, args.num_mixture, args.done_weight))
-    state = {'step': 0}
+    state = {'step': 0, 'run': run}
     if args.init:
         arrays = exit_on_weights_error(load_json_weights, args.init, 'rnn_train.py')
         expected = [tuple(a.shape) for a in model.export_arrays()]
@@ -107,10 +126,9 @@ def main():
         model.import_arrays(arrays)
         print('initialised from %s' % args.init, flush=True)
     if args.resume:
-        state = load_checkpoint(model, args.out_dir)
+        state = dict(load_checkpoint(model, args.out_dir), run=run)   # an older checkpoint recorded none
         print('resumed at step %d' % state['step'], flush=True)
-    with open(os.path.join(args.out_dir, 'args.json'), 'w') as f:
-        json.dump(vars(args), f, indent=1)
+    write_atomic(os.path.join(args.out_dir, 'args.json'), 'w', lambda f: json.dump(vars(args), f, indent=1))
 
     # The dream starts from real first frames: keep (mu, logvar) of up to num_initial_z episode starts.
     pick = np.random.default_rng([args.seed, 1]).permutation(len(starts))[:args.num_initial_z]
@@ -140,4 +158,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # a full disk: the last checkpoint written is whole, and --resume goes on from it
+    with exit_on_write_failure('rnn_train.py', 'once it can be written, rerun with --resume to go on from the '
+                                               'last checkpoint (without --resume if it wrote none)'):
+        main()

@@ -19,8 +19,11 @@ import sys
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from estool.atomic import write_atomic
+
 SCALE = 10000.0
 FORGET_BIAS = 1.0   # added to the forget gate at run time, as in TF1's LSTM cells
+ACTION_SIZE = 1     # TakeCover's one action: left or right, in [-1, 1]
 ENC_FILTERS, ENC_KERNEL = (32, 64, 128, 256), 4
 DEC_FILTERS, DEC_KERNELS = (128, 64, 32, 3), (5, 5, 6, 6)
 
@@ -62,7 +65,7 @@ def vae_shapes(z_size, in_channels=3):
     return shapes
 
 
-def rnn_shapes(z_size, units, num_mixture=5, action_size=1):
+def rnn_shapes(z_size, units, num_mixture=5, action_size=ACTION_SIZE):
     return [('lstm_kernel', (z_size + action_size + 1 + units, 4 * units)),
             ('lstm_bias', (4 * units,)),
             ('output_w', (units, 1 + z_size * 3 * num_mixture)),
@@ -74,20 +77,21 @@ def save_json_weights(path, arrays):
     arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
     check_values(path + ' (not written)', arrays)
     data = [np.round(a * SCALE).astype(np.int64).tolist() for a in arrays]
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, separators=(',', ':'))
-    os.replace(tmp, path)
+    write_atomic(path, 'w', lambda f: json.dump(data, f, separators=(',', ':')))   # WriteFailed if it cannot
 
 
 def load_json_weights(path, made_by):
     """-> list of float32 arrays; raises WeightsError with one line naming the file."""
     if not os.path.exists(path):
         raise WeightsError('%s: no such file (made by %s)' % (path, made_by))
+    if os.path.isdir(path):
+        raise WeightsError('%s is a folder, not a weights file (made by %s)' % (path, made_by))
     try:
         with open(path) as f:
             data = json.load(f)
         arrays = [np.asarray(a, dtype=np.float32) / SCALE for a in data]
+    except OSError as e:
+        raise WeightsError('%s: cannot read it (%s)' % (path, e.strerror or e))
     except (ValueError, TypeError) as e:
         raise WeightsError('%s: not a weights file (%s)' % (path, e))
     check_values(path, arrays)
@@ -193,7 +197,7 @@ class MDNRNN:
     state = (c, h), each (B, units). step() -> (mixture params, done logit, new state).
     """
 
-    def __init__(self, arrays, path='rnn.json', num_mixture=5, action_size=1):
+    def __init__(self, arrays, path='rnn.json', num_mixture=5, action_size=ACTION_SIZE):
         if len(arrays) != 4:
             raise WeightsError('%s: %d arrays, expected 4 (lstm_kernel, lstm_bias, output_w, output_b)'
                                % (path, len(arrays)))
@@ -331,11 +335,15 @@ def load_params(path, num_params, gen=None):
     (rows [gen, eval_reward, params])."""
     if not os.path.exists(path):
         raise WeightsError('%s: no such file (made by train.py in log/); expected %d params' % (path, num_params))
+    if os.path.isdir(path):
+        raise WeightsError('%s is a folder, not a params file (made by train.py in log/)' % path)
     try:
         with open(path) as f:
             data = json.load(f)
         rows = None if gen is None else {int(row[0]): row[2] for row in data}
         params = np.asarray(data[0] if gen is None else rows.get(gen, []), dtype=np.float32)
+    except OSError as e:
+        raise WeightsError('%s: cannot read it (%s)' % (path, e.strerror or e))
     except (ValueError, TypeError, IndexError, KeyError) as e:
         if gen is not None:
             expected = 'rows [gen, eval_reward, params], as in a .log.json'

@@ -11,11 +11,13 @@ solution together as one numpy batch. Evaluate the result in the real game with
 """
 
 import argparse
+import os
 
 import numpy as np
 
 from estool import fanout
-from estool.argtypes import positive_float
+from estool.argtypes import input_dir, positive_float
+from estool.resume import file_record
 from doomrnn import MAX_STEPS, MODELS, TEMPERATURE, GroupedRNG, dream_rollouts, load_world
 from runtime import Controller, exit_on_weights_error
 
@@ -49,7 +51,7 @@ def make_evaluator(models_dirs, temperature):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--models', nargs='+', default=[MODELS],
+    p.add_argument('--models', nargs='+', type=input_dir, default=[MODELS],
                    help='folder(s) with rnn.json and initial_z.json; with several, the episodes of each '
                         'solution are shared out among their M\'s (default: %(default)s)')
     p.add_argument('--temperature', type=positive_float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
@@ -62,7 +64,10 @@ def main():
     if len(sizes) > 1:
         p.error('--models: the M\'s differ in size (z, units): %s' % sorted(sizes))
     num_params = Controller(*sizes.pop()).num_params
-    fanout.run(args, 'doomrnn', num_params, make_evaluator(args.models, args.temperature))
+    # A --resume keeps the dream: the M's and their first frames (by content), and the temperature.
+    dreams = [file_record(os.path.join(d, name)) for d in args.models for name in ('rnn.json', 'initial_z.json')]
+    fanout.run(args, 'doomrnn', num_params, make_evaluator(args.models, args.temperature),
+               same_flags=('temperature',), inputs={'models': dreams})
 
 
 if __name__ == '__main__':

@@ -38,8 +38,11 @@ import time
 
 import numpy as np
 
-from estool.argtypes import float_range, nonnegative_int, positive_float, positive_int
+from estool import atomic
+from estool.atomic import WriteFailed, write_atomic
+from estool.argtypes import float_range, input_file, nonnegative_int, output_dir, positive_float, positive_int, random_seed
 from estool.es import OPTIMIZERS, make_optimizer
+from estool.resume import differences
 
 RESULT_TAG, JOB_TAG, STOP_TAG, ERROR_TAG = 1, 2, 3, 4
 LAUNCHER_PID_VAR = 'ESTOOL_LAUNCHER_PID'  # set by relaunch_under_mpi for rank 0's watchdog
@@ -48,6 +51,11 @@ UNDER_MPI_VARS = ('PMI_RANK', 'PMIX_RANK', 'OMPI_COMM_WORLD_RANK')
 STOP_GRACE_SECONDS = 15   # after SIGTERM/SIGHUP, how long the launcher waits for mpiexec to end the run
 POLL_SECONDS = 0.002  # MPICH spins in blocking receives; sleeping leaves the cores to rollouts
 EVAL_SEED_BASE = 10 ** 8  # eval seeds are fixed and kept apart from training seeds
+# Flags that decide what the logged rewards and the search mean: a --resume must keep them
+# (with the experiment's own, passed to run() as same_flags). The rest only steer the search
+# from here on (--max_gen, --eval_steps, --common_seeds, --cap_time, --retrain, the -n/-t split
+# of the same popsize) and may change on a resume.
+RESUME_FLAGS = ('seed', 'antithetic', 'sigma_decay', 'weight_decay')
 
 
 def add_es_arguments(parser, num_worker=64, num_worker_trial=1, num_episode=16,
@@ -74,7 +82,7 @@ def add_es_arguments(parser, num_worker=64, num_worker_trial=1, num_episode=16,
                    help='cap training episodes at twice the mean length of the last generation')
     g.add_argument('--retrain', action='store_true',
                    help='when an evaluation does not beat the best, reset the mean to the best params')
-    g.add_argument('--seed', '--seed_start', dest='seed', type=int, default=0,
+    g.add_argument('--seed', '--seed_start', dest='seed', type=random_seed, default=0,
                    help='the run seed: optimizer and episode seeds are all derived from it (default: %(default)s)')
     g.add_argument('--sigma_init', type=positive_float, default=sigma_init,
                    help='initial standard deviation of the search distribution (default: %(default)s)')
@@ -87,15 +95,16 @@ def add_es_arguments(parser, num_worker=64, num_worker_trial=1, num_episode=16,
     g.add_argument('--resume', action='store_true',
                    help='continue from log/<name>.es.pkl with the same ES state and random streams; '
                         'without it (a fresh checkout), restart the optimizer at the mean and step size '
-                        'of the last logged generation and keep the logs going')
+                        'of the last logged generation and keep the logs going; refused if --seed, '
+                        '--antithetic, --sigma_decay, --weight_decay or the world model differ from the run\'s')
     g.add_argument('--restart', action='store_true',
                    help='start a new run over existing logs of the same name, deleting them first '
                         '(without --resume or --restart, a run whose logs exist refuses to start)')
-    g.add_argument('--init', metavar='PARAMS_JSON',
+    g.add_argument('--init', metavar='PARAMS_JSON', type=input_file,
                    help='start the search mean at the params of this log file ([params, ...], e.g. a '
                         '.best.json) instead of zeros; with --resume and no .es.pkl, restart there '
                         'instead of at the logged mean')
-    g.add_argument('--log_dir', default='log', help='where the log files go (default: %(default)s)')
+    g.add_argument('--log_dir', type=output_dir, default='log', help='where the log files go (default: %(default)s)')
     return parser
 
 
@@ -118,11 +127,9 @@ def check_es_arguments(parser, args):
 
 
 def write_json_atomic(path, obj):
-    """Write to a temp file then rename, so a kill never leaves a half-written log."""
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f)
-    os.replace(tmp, path)
+    """A kill never leaves a half-written log; a failed write (WriteFailed: a full disk, most
+    often) leaves the old file and no temp file."""
+    write_atomic(path, 'w', lambda f: json.dump(obj, f))
 
 
 def read_json(path, missing=None):
@@ -134,10 +141,87 @@ def read_json(path, missing=None):
 
 
 def write_pickle_atomic(path, obj):
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
+    write_atomic(path, 'wb', lambda f: pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _numbers(value, count=None):
+    """True if value is a list of finite numbers (of length count, if given)."""
+    return (isinstance(value, list) and (count is None or len(value) == count) and
+            all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in value))
+
+
+def _rows(value, check):
+    return isinstance(value, list) and all(isinstance(row, list) and check(row) for row in value)
+
+
+def read_logs(prefix, num_params):
+    """What a --resume without .es.pkl restarts from: {ext: contents} of the run's logs, each
+    in the layout train.py writes. A file that is not (truncated, empty, edited) is a one-line
+    exit naming it, before anything is started or written."""
+    def is_gen(x):
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+    checks = {   # ext: (required, layout check)
+        '.hist.json': (True, lambda v: v and _rows(v, lambda r: len(r) == 9 and is_gen(r[0]) and _numbers(r[1:]))
+                       and v[-1][6] > 0),
+        '.json': (True, lambda v: isinstance(v, list) and len(v) == 1 and _numbers(v[0])),
+        '.hist_best.json': (False, lambda v: _rows(v, lambda r: len(r) == 10 and is_gen(r[0]) and
+                                                   _numbers(r[1:2] + r[3::2]))),
+        '.log.json': (False, lambda v: _rows(v, lambda r: len(r) == 3 and is_gen(r[0]) and _numbers(r[1:2]) and
+                                             _numbers(r[2], num_params))),
+        '.rewards.json': (False, lambda v: _rows(v, lambda r: len(r) == 2 and is_gen(r[0]) and
+                                                 isinstance(r[1], list))),
+        '.best.json': (False, lambda v: isinstance(v, list) and len(v) == 2 and
+                       (v[0] is None or _numbers(v[0], num_params)) and (v[1] is None or _numbers(v[1:]))),
+    }
+    logs = {}
+    for ext, (required, check) in checks.items():
+        path = prefix + ext
+        if not required and not os.path.exists(path):
+            continue
+        remedy = 'restore it' if required else 'restore it, or move it away to resume without it'
+        try:
+            logs[ext] = read_json(path)
+            layout = check(logs[ext])
+        except (OSError, ValueError) as e:
+            sys.exit('--resume: %s is not a readable train.py log (%s: %s); %s' % (path, type(e).__name__, e, remedy))
+        if ext == '.json' and layout and len(logs[ext][0]) != num_params:
+            sys.exit('--resume: %s.json holds %d params, this model has %d' % (prefix, len(logs[ext][0]), num_params))
+        if not layout:
+            sys.exit('--resume: %s is not in the layout train.py writes; %s' % (path, remedy))
+    return logs
+
+
+def read_checkpoint(path, num_params):
+    """The full state that .es.pkl holds; a one-line exit if it is unreadable or of another model."""
+    try:
+        with open(path, 'rb') as f:
+            state = pickle.load(f)
+        state['num_params'], state['gen']
+    except Exception as e:   # truncated, not a pickle, or another program's pickle
+        sys.exit('--resume: %s is not a readable checkpoint (%s: %s); move it away to resume '
+                 'from the logs instead' % (path, type(e).__name__, e))
+    if state['num_params'] != num_params:
+        sys.exit('--resume: %s holds %d params, this model has %d' % (path, state['num_params'], num_params))
+    return state
+
+
+def check_same_run(args, prefix, same_flags=(), inputs=None):
+    """--resume: a one-line exit if the flags (RESUME_FLAGS + same_flags) or the input files
+    (inputs, {name: estool.resume.file_record}) that decide the run differ from those its
+    .args.json recorded; keys an older record lacks are not compared."""
+    path = prefix + '.args.json'
+    try:
+        recorded = read_json(path, missing={})
+        if not isinstance(recorded, dict):
+            raise ValueError('not a record of flags')
+    except (OSError, ValueError) as e:
+        sys.exit('--resume: %s is unreadable (%s); it records the run\'s flags: move it away to resume '
+                 'without comparing them' % (path, e))
+    current = {name: getattr(args, name) for name in RESUME_FLAGS + tuple(same_flags)}
+    changes = differences(recorded, current) + differences(recorded.get('inputs') or {}, inputs or {})
+    if changes:
+        sys.exit('--resume: the run in %s.* was made with other settings (%s); resume with those, or start '
+                 'another run (--restart or another --log_dir)' % (prefix, '; '.join(changes)))
 
 
 def rounded(params):
@@ -165,7 +249,8 @@ def under_mpi():
 
 
 def relaunch_under_mpi(num_worker):
-    """Run this same command under `mpiexec -n num_worker+1`; returns its exit code."""
+    """Run this same command under `mpiexec -n num_worker+1` -> (exit code, what rank 0 left in
+    the fatal file, already printed)."""
     mpiexec = shutil.which('mpiexec') or os.path.join(os.path.dirname(sys.executable), 'mpiexec')
     if not os.path.exists(mpiexec):
         sys.exit('%s: mpiexec not found; install the mpich wheel (pip install -r requirements.txt)'
@@ -181,10 +266,12 @@ def relaunch_under_mpi(num_worker):
     env[FATAL_FILE_VAR] = fatal_path
     cmd = [mpiexec, '-n', str(num_worker + 1), sys.executable, '-u'] + sys.argv
     proc = subprocess.Popen(cmd, env=env, preexec_fn=_terminate_with_parent)
+    code = None
     try:
-        return _wait_mpiexec(proc)
+        code = _wait_mpiexec(proc)
     finally:
-        _print_fatal_file(fatal_path)
+        text = _print_fatal_file(fatal_path)
+    return code, text
 
 
 def _print_fatal_file(path):
@@ -193,10 +280,11 @@ def _print_fatal_file(path):
             text = f.read()
         os.remove(path)
     except OSError:
-        return
+        return ''
     if text:
         sys.stderr.write(text)
         sys.stderr.flush()
+    return text
 
 
 def _wait_mpiexec(proc):
@@ -280,22 +368,52 @@ def lock_logs(prefix):
     except OSError:
         f.close()
         return None
-    f.seek(0)
-    f.truncate()
-    f.write('%d %s\n' % (os.getpid(), os.uname().nodename))
-    f.flush()
+    # Who holds it, for the message of a refused run: written over the old text in place, then
+    # cut to length, so a reader never finds the file empty between a truncate and a write.
+    # Best effort: a full disk must not stop the run here (lock_holder then asks the kernel).
+    text = ('%d %s\n' % (os.getpid(), os.uname().nodename)).encode()
+    try:
+        os.pwrite(f.fileno(), text, 0)
+        os.ftruncate(f.fileno(), len(text))
+    except OSError:
+        pass
     return f
 
 
-def lock_holder(prefix):
+def lock_holder(prefix, wait=1.0):
+    """'pid host' of the run holding prefix.lock. A holder that has only just taken the lock
+    may not have written its name yet: wait for it a little, then ask the kernel."""
+    path = prefix + LOCK_SUFFIX
+    deadline = time.time() + wait
+    while True:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            text = ''
+        if text or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    return text or _kernel_lock_holder(path) or 'unknown'
+
+
+def _kernel_lock_holder(path):
+    """'pid host' of the process that /proc/locks (Linux) shows holding the flock on path, or None."""
     try:
-        with open(prefix + LOCK_SUFFIX) as f:
-            return f.read().strip() or 'unknown'
+        st = os.stat(path)
+        with open('/proc/locks') as f:
+            lines = f.read().splitlines()
     except OSError:
-        return 'unknown'
+        return None
+    device = '%02x:%02x:%d' % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == 'FLOCK' and fields[5] == device:
+            return '%s %s' % (fields[4], os.uname().nodename)
+    return None
 
 
-def preflight(args, prefix, num_params):
+def preflight(args, prefix, num_params, same_flags=(), inputs=None):
     """Every check that needs only the files, so a bad start fails in one line before
     mpiexec starts (and again in rank 0, for a run under the user's own mpiexec)."""
     try:
@@ -316,6 +434,11 @@ def preflight(args, prefix, num_params):
         if missing:
             sys.exit('--resume: no checkpoint %s.es.pkl and no %s to restart from '
                      '(start once without --resume)' % (prefix, ' or '.join(missing)))
+        read_logs(prefix, num_params)
+    elif args.resume:
+        read_checkpoint(prefix + '.es.pkl', num_params)
+    if args.resume:
+        check_same_run(args, prefix, same_flags, inputs)
     if not args.resume and not args.restart:
         existing = [prefix + ext for ext in LOG_SUFFIXES if os.path.exists(prefix + ext)]
         if existing:
@@ -349,6 +472,29 @@ def _fatal(comm, text):
         sys.stderr.write(text)
         sys.stderr.flush()
     comm.Abort(1)
+
+
+def _last_words(text):
+    """Rank 0's message for the launcher to print after mpiexec ends (stderr if there is no
+    launcher, under the user's own mpiexec, or on another host)."""
+    path = os.environ.get(FATAL_FILE_VAR)
+    if path:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)   # no O_CREAT, as in _fatal
+            with os.fdopen(fd, 'w') as f:
+                f.write(text)
+            return
+        except OSError:
+            pass
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _write_failure(error, prefix):
+    """The one line for a log that could not be written."""
+    return ('%s: %s; the logs stay as the last finished generation left them in %s.*, and --resume '
+            'continues from there once they can be written'
+            % (os.path.basename(sys.argv[0]), atomic.describe(error.path, error.error), prefix))
 
 
 def _quiet_sigint(rank, name):
@@ -425,10 +571,11 @@ def worker_loop(comm, make_evaluator):
 class Master:
     """Rank 0: the ES loop, the logs and the checkpoint."""
 
-    def __init__(self, comm, args, game, num_params):
+    def __init__(self, comm, args, game, num_params, inputs=None):
         self.comm = comm
         self.args = args
         self.num_params = num_params
+        self.inputs = inputs or {}   # {name: file_record}: the files that decide the rewards
         self.popsize = args.num_worker * args.num_worker_trial
         self.name = log_name(game, args)
         self.prefix = os.path.join(args.log_dir, self.name)
@@ -455,16 +602,7 @@ class Master:
         path = self.prefix + '.es.pkl'
         if not os.path.exists(path):
             return self.state_from_logs()
-        try:
-            with open(path, 'rb') as f:
-                state = pickle.load(f)
-            state['num_params'], state['gen']
-        except Exception as e:   # truncated, not a pickle, or another program's pickle
-            sys.exit('--resume: %s is not a readable checkpoint (%s: %s); move it away to resume '
-                     'from the logs instead' % (path, type(e).__name__, e))
-        if state['num_params'] != self.num_params:
-            sys.exit('--resume: %s holds %d params, this model has %d' % (
-                path, state['num_params'], self.num_params))
+        state = read_checkpoint(path, self.num_params)
         # checkpoints written before the per-episode log existed start it from the file, if any
         state.setdefault('rewards', read_json(self.prefix + '.rewards.json', []))
         print('resumed %s at generation %d' % (path, state['gen']), flush=True)
@@ -482,15 +620,13 @@ class Master:
         little.
         """
         a = self.args
-        hist = read_json(self.prefix + '.hist.json')
-        (mean,) = read_json(self.prefix + '.json')
-        if len(mean) != self.num_params:
-            sys.exit('--resume: %s.json holds %d params, this model has %d' % (
-                self.prefix, len(mean), self.num_params))
-        hist_best = read_json(self.prefix + '.hist_best.json', [])
-        eval_log = read_json(self.prefix + '.log.json', [])
-        rewards = [r for r in read_json(self.prefix + '.rewards.json', []) if r[0] <= int(hist[-1][0])]
-        best_params, best_reward = read_json(self.prefix + '.best.json', [None, None])
+        logs = read_logs(self.prefix, self.num_params)
+        hist = logs['.hist.json']
+        (mean,) = logs['.json']
+        hist_best = logs.get('.hist_best.json', [])
+        eval_log = logs.get('.log.json', [])
+        rewards = [r for r in logs.get('.rewards.json', []) if r[0] <= int(hist[-1][0])]
+        best_params, best_reward = logs.get('.best.json', [None, None])
         gen, sigma = int(hist[-1][0]), float(hist[-1][6])
         es_seed, episode_seed = np.random.SeedSequence(a.seed, spawn_key=(gen,)).spawn(2)
         init = self.init_params()
@@ -549,7 +685,7 @@ class Master:
     def resolved_flags(self):
         """The flags to save in .args.json. A resume from .es.pkl refuses --init, so it keeps the
         first start's: without it the saved flags would no longer say where the search began."""
-        flags = dict(vars(self.args))
+        flags = dict(vars(self.args), inputs=self.inputs)
         if self.args.resume and self.args.init is None:
             try:
                 flags['init'] = read_json(self.prefix + '.args.json', missing={}).get('init')
@@ -624,17 +760,23 @@ class Master:
         write_json_atomic(self.prefix + '.hist_best.json', state['hist_best'])
 
 
-def run(args, game, num_params, make_evaluator):
-    """Train with the ES over MPI; relaunches under mpiexec when not already under MPI."""
+def run(args, game, num_params, make_evaluator, same_flags=(), inputs=None):
+    """Train with the ES over MPI; relaunches under mpiexec when not already under MPI.
+
+    same_flags: the experiment's flags that a --resume must keep (besides RESUME_FLAGS);
+    inputs: {name: estool.resume.file_record(path)} of the files that decide the rewards
+    (weights), recorded in .args.json and compared by content on a --resume."""
     prefix = os.path.join(args.log_dir, log_name(game, args))
     if not under_mpi():
         # Fail fast, before mpiexec starts; rank 0 takes the lock for real below.
-        preflight(args, prefix, num_params).close()
-        code = relaunch_under_mpi(args.num_worker)
+        preflight(args, prefix, num_params, same_flags, inputs).close()
+        code, last_words = relaunch_under_mpi(args.num_worker)
+        # rank 0's one-line refusal (a full disk, bad logs) already says what happened
+        explained = len(last_words.strip().splitlines()) == 1
         if code - 128 in (signal.SIGTERM, signal.SIGHUP):
             sys.stderr.write('%s: stopped by %s; logs of the last finished generation are in %s.*\n' % (
                 os.path.basename(sys.argv[0]), signal.Signals(code - 128).name, prefix))
-        elif code not in (0, 130):
+        elif code not in (0, 130) and not explained:
             sys.stderr.write('%s: the MPI run stopped with exit code %d (a rank crashed or was '
                              'killed); logs of the last finished generation are in %s.*\n' % (
                                  os.path.basename(sys.argv[0]), code, prefix))
@@ -657,14 +799,26 @@ def run(args, game, num_params, make_evaluator):
         try:
             # Only rank 0 reads and writes the logs: under a multi-host mpiexec the other
             # ranks may run where log_dir does not exist.
-            lock = preflight(args, prefix, num_params)   # noqa: F841  (held until this process ends)
+            lock = preflight(args, prefix, num_params, same_flags, inputs)   # noqa: F841  (held until this process ends)
         except SystemExit:
             # No job is out yet, so the workers can be stopped in order and the run ends
             # normally: mpiexec then forwards the refusal, which MPI_Abort can drop.
             stop_workers(comm, args.num_worker)
             raise
         try:
-            Master(comm, args, game, num_params).run()
+            Master(comm, args, game, num_params, inputs).run()
+        except (WriteFailed, SystemExit) as e:
+            if isinstance(e, SystemExit) and e.code in (None, 0):
+                raise
+            # No job is out: a refusal comes before the first job, and a log is written only
+            # once every reward of the generation is in. So the workers stop in order and the
+            # run ends with one line, not an abort.
+            stop_workers(comm, args.num_worker)
+            text = _write_failure(e, prefix) if isinstance(e, WriteFailed) else e.code
+            if not isinstance(text, str):
+                sys.exit(text)
+            _last_words(text + '\n')
+            sys.exit(1)
         except BaseException as e:
             # Workers wait for jobs for ever: a master that stops must take them down.
             text = ''

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from estool.argtypes import int_at_least, nonnegative_int, positive_int
+from estool.argtypes import input_file, int_at_least, positive_int, random_seed
 from estool.config import GAMES
 
 
@@ -65,10 +65,14 @@ def load_params(path, num_params):
     expected = 'a JSON list whose first entry holds %d numbers ([params] or [params, reward])' % num_params
     if not os.path.exists(path):
         sys.exit('%s: no such file (expected %s; train.py writes log/*.json)' % (path, expected))
+    if os.path.isdir(path):
+        sys.exit('%s is a folder, not a params file (expected %s)' % (path, expected))
     try:
         with open(path) as f:
             data = json.load(f)
         params = np.asarray(data[0], dtype=np.float64)
+    except OSError as e:
+        sys.exit('%s: cannot read it (%s)' % (path, e.strerror or e))
     except (ValueError, TypeError, IndexError, KeyError) as e:
         sys.exit('%s: malformed params file (%s); expected %s' % (path, type(e).__name__, expected))
     if params.shape != (num_params,):
@@ -95,10 +99,10 @@ def simulate(model, env, seed, max_len=-1):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('game', choices=sorted(GAMES), metavar='game', help='task from config.py: %(choices)s')
-    p.add_argument('params_file', help='log/<name>.json ([params]) or log/<name>.best.json ([params, reward])')
+    p.add_argument('params_file', type=input_file, help='log/<name>.json ([params]) or log/<name>.best.json ([params, reward])')
     p.add_argument('mode', nargs='?', choices=['render', 'norender'], default='render',
                    help='render: one episode in a window; norender: --episodes episodes, scores only (default: %(default)s)')
-    p.add_argument('seed', nargs='?', type=nonnegative_int, default=0, help='seed of the first episode; episode i uses seed+i (default: %(default)s)')
+    p.add_argument('seed', nargs='?', type=random_seed, default=0, help='seed of the first episode; episode i uses seed+i (default: %(default)s)')
     p.add_argument('--episodes', type=positive_int, default=100, help='episodes in norender mode (default: %(default)s)')
     p.add_argument('--max_len', type=int_at_least(-1), default=-1, help='cap on steps per episode; -1 = the task\'s own limit (default: %(default)s)')
     args = p.parse_args()
@@ -107,6 +111,9 @@ def main():
     model = Model(game)
     model.set_params(load_params(args.params_file, model.num_params))
     render = args.mode == 'render'
+    if render:
+        from estool.recording import check_window
+        check_window()   # before the episode: without a display it would play to no one
     env = make_env(game, render_mode='human' if render else None)
     rewards = []
     try:

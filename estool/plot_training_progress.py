@@ -35,7 +35,7 @@ import sys
 
 import numpy as np
 
-from estool.argtypes import positive_int
+from estool.argtypes import output_file, positive_int
 
 HIST_COLUMNS = ['gen', 'seconds', 'avg', 'min', 'max', 'std', 'rms_stdev', 'mean_steps', 'max_steps']
 
@@ -222,7 +222,8 @@ def plot_progress(prefix, ax=None, title=None, x='generation', reference=None, r
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('log', help='log prefix (log/<game>.<opt>.<episodes>.<popsize>) or one of its files')
-    p.add_argument('-o', '--output', help='PNG to write (default: <prefix>.png)')
+    p.add_argument('-o', '--output', type=output_file,
+                   help='PNG to write; another extension (.pdf, .svg, ...) picks that format (default: <prefix>.png)')
     p.add_argument('--x', choices=('generation', 'episodes'), default='generation',
                    help='x axis: generations, or episodes spent (default: %(default)s)')
     p.add_argument('--reference', help='log prefix of another run to draw dashed on the same axes')
@@ -244,7 +245,12 @@ def main():
     except (FileNotFoundError, ValueError, IndexError, KeyError) as e:
         sys.exit('plot_training_progress.py: %s' % e)
     out = args.output or prefix + '.png'
-    fig.savefig(out, dpi=100)
+    # a name without an extension is written as a PNG under that very name (matplotlib would
+    # add '.png' to it, and the line below would name a file that is not there)
+    try:
+        fig.savefig(out, dpi=100, format=None if os.path.splitext(out)[1] else 'png')
+    except (ValueError, OSError) as e:   # an extension matplotlib cannot write, a full disk
+        sys.exit('plot_training_progress.py: cannot write %s (%s)' % (out, e))
     hist, evals = load_history(prefix)
     print('wrote %s (%d generations, %d evaluations, best eval %s)' % (
         out, len(hist), len(evals), evals[-1]['best'] if evals else 'none'))

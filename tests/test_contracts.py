@@ -218,7 +218,8 @@ def test_a_stopped_series_run_resumes_from_its_parts(folder, tmp_path):
     (tmp_path / 'series' / 'series.npz.tmp').mkdir(parents=True)
     stopped = run_script(args + ['--max_files', '2', '--checkpoint_every', '1'], spec['dir'], check=False)
     assert stopped.returncode != 0 and not series.exists() and 'series: 2 of 2 record files encoded' in stopped.stdout
-    assert sorted(os.listdir(str(series) + '.parts')) == ['part-00000.npz', 'part-00001.npz']
+    # the two parts, and run.json: what encoded them, for --resume to compare
+    assert sorted(os.listdir(str(series) + '.parts')) == ['part-00000.npz', 'part-00001.npz', 'run.json']
     (tmp_path / 'series' / 'series.npz.tmp').rmdir()
     refused = run_script(args, spec['dir'], check=False)
     assert refused.returncode != 0 and 'add --resume' in refused.stderr.strip().splitlines()[-1]

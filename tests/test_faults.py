@@ -320,6 +320,12 @@ def test_diverged_training_stops_non_zero_and_saves_nothing(car_data, tmp_path):
            '--checkpoint_every', '2']
     run_script(rnn + ['--steps', '2'], CAR)
     good = (tmp_path / 'r' / 'rnn.json').read_bytes()
+    # A resume refuses another learning rate, except from a checkpoint of an older version,
+    # which recorded no settings: made so here, to resume into one that diverges.
+    state = read(tmp_path / 'r' / 'ckpt_state.json')
+    del state['run']
+    with open(tmp_path / 'r' / 'ckpt_state.json', 'w') as f:
+        json.dump(state, f)
     proc = run_script(rnn + ['--steps', '6', '--resume', '--learning_rate', '1e30'], CAR, check=False)
     assert proc.returncode != 0 and 'rnn_train.py: training diverged at step' in proc.stderr, proc.stderr[-2000:]
     assert 'the last good checkpoint (step 2) is kept' in proc.stderr

@@ -141,8 +141,8 @@ def test_bad_flags_are_one_line_and_nothing_is_overwritten(tmp_path):
             (['--save', str(tmp_path / 'replay.avi')], "unknown extension '.avi' (use .gif or .mp4)"),
             (['--save', str(existing)], 'replay.gif exists (--overwrite replaces it)'),
             (['--save', str(tmp_path / 'nowhere' / 'r.gif')], 'no folder'),
-            (['--save', str(tmp_path / 'r.gif'), '--every', '0'], '--every must be at least 1'),
-            (['--save', str(tmp_path / 'r.gif'), '--scale', '0'], '--scale must be positive'),
+            (['--save', str(tmp_path / 'r.gif'), '--every', '0'], 'argument --every: 0 is below the minimum 1'),
+            (['--save', str(tmp_path / 'r.gif'), '--scale', '0'], 'argument --scale: 0 must be > 0'),
             (['--show'], '--show goes with --save')):
         proc = run(args + extra, folder, check=False)
         assert proc.returncode == 2 and 'Traceback' not in proc.stderr, extra
