@@ -13,7 +13,8 @@ from scipy.stats import norm
 from conftest import DOOM, ROOT, Z, UNITS, folder_modules, run_script
 
 REFERENCE = os.path.join(ROOT, '..', 'shared', 'reference-2018', 'doomrnn')
-MODULES = ['runtime', 'env', 'vae', 'rnn', 'doomrnn', 'doomreal', 'records', 'vae_train', 'series', 'rnn_train', 'train']
+MODULES = ['runtime', 'env', 'vae', 'rnn', 'doomrnn', 'doomreal', 'records', 'vae_train', 'series', 'rnn_train', 'rnn_eval',
+           'train']
 
 
 @pytest.fixture(scope='module')
@@ -304,6 +305,77 @@ def test_mdn_loss_matches_scipy(doom):
     logit = y_pred[..., 0]
     bce = np.log1p(np.exp(logit)).mean()              # done = 0 everywhere: -log(1 - sigmoid)
     assert loss == pytest.approx(z_nll + bce, rel=1e-4)
+
+
+def test_rnn_eval_terms_are_rnn_trains_loss_on_whole_episodes(doom):
+    """rnn_eval.py's z and weighted restart terms, on episodes of one length run from their first
+    frame, add up to rnn_train.py's Keras loss on the same sequences; its calibration counts
+    follow the logits."""
+    from keras import ops
+    rng = np.random.default_rng(5)
+    model = doom.rnn.build_rnn(Z, UNITS)
+    m = doom.runtime.MDNRNN(model.export_arrays())
+    e, t = 3, 25
+    lengths = np.full(e, t)
+    mu = rng.standard_normal((e * t, Z)).astype(np.float32)
+    logvar = np.full((e * t, Z), -40.0, np.float32)      # z = mu to float32 precision
+    action = rng.uniform(-1, 1, (e * t, 1)).astype(np.float32)
+    result = doom.rnn_eval.heldout_losses(m, mu, logvar, action, lengths, done_weight=10.0, progress=False)
+    z = mu.reshape(e, t, Z)
+    restart = np.zeros((e, t, 1), np.float32)
+    restart[:, 0] = 1.0
+    x = np.concatenate([z, action.reshape(e, t, 1), restart], -1)
+    done = np.zeros((e, t, 1), np.float32)
+    done[:, -1] = 1.0
+    z_next = np.concatenate([z[:, 1:], np.zeros((e, 1, Z), np.float32)], 1)
+    y = np.concatenate([z_next, done, 1 - done], -1)
+    y_pred = model(x)
+    keras_loss = float(ops.convert_to_numpy(doom.rnn.make_loss(Z, done_weight=10.0)(y, y_pred)))
+    assert result['loss'] == pytest.approx(keras_loss, abs=2e-4)
+    assert result['episodes'] == e and result['frames'] == e * t
+    logit = ops.convert_to_numpy(y_pred)[..., 0]
+    fire = [np.flatnonzero(row > 0) for row in logit]
+    early = np.mean([len(f) > 0 and f[0] < t - 1 - 10 for f in fire])
+    never = np.mean([len(f) == 0 for f in fire])
+    assert (result['ends_early'], result['ends_never']) == (pytest.approx(early), pytest.approx(never))
+    assert result['ends_early'] + result['ends_near'] + result['ends_never'] == pytest.approx(1.0)
+
+
+def test_rnn_eval_scores_the_pipelines_m(pipeline, tmp_path):
+    d, _ = pipeline
+    out = tmp_path / 'heldout.json'
+    stdout = run_script(['rnn_eval.py', '--rnn', str(d / 'tf_rnn' / 'rnn.json'), '--series',
+                         str(d / 'series' / 'series.npz'), '--out', str(out)], DOOM).stdout
+    result = load(out)
+    assert 'z %.4f' % result['z_nll'] in stdout and result['episodes'] == 4
+    assert np.isfinite(result['loss']) and 0 < result['p_restart_other'] < 1
+    torn = tmp_path / 'torn.npz'
+    torn.write_bytes((d / 'series' / 'series.npz').read_bytes()[:1000])
+    bad = run_script(['rnn_eval.py', '--rnn', str(d / 'tf_rnn' / 'rnn.json'), '--series', str(torn)], DOOM, check=False)
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and 'torn.npz' in bad.stderr
+
+
+def test_dream_check_puts_dream_and_game_side_by_side(pipeline, tmp_path):
+    """dream_check.py scores the same controllers in the game and in the dream; do-nothing's
+    dream episodes are model.py's replay of all-zero params."""
+    d, _ = pipeline
+    zeros = tmp_path / 'zeros.json'
+    models = d / 'tf_models'
+    num_params = Z + 2 * UNITS   # C's weights on [z, c, h], no bias
+    zeros.write_text(json.dumps([[0.0] * num_params, 0.0]))
+    out = tmp_path / 'check.json'
+    stdout = run_script(['dream_check.py', '--models', str(models), '--episodes', '2', '--max_steps', '60',
+                         '--params', str(zeros), '--temperature', '1.0', '--out', str(out)], DOOM).stdout
+    scores = load(out)['scores']
+    assert list(scores) == ['nothing', 'linear', str(zeros)]
+    assert scores['nothing'] == scores[str(zeros)]          # the same controller, the same episodes
+    assert all(1 <= s <= 60 for row in scores.values() for world in row.values() for s in world)
+    assert 'nothing | ' in stdout
+    replay = run_script(['model.py', 'doomrnn', 'norender', str(zeros), '2000', '--episodes', '2', '--max_steps', '60',
+                         '--models', str(models), '--temperature', '1.0'], DOOM).stdout
+    assert 'average_reward %.2f' % np.mean(scores['nothing']['dream 1.00']) in replay
+    bad = run_script(['dream_check.py', '--models', str(models), '--params', str(tmp_path / 'none.json')], DOOM, check=False)
+    assert bad.returncode != 0 and 'none.json is not a file' in bad.stderr.strip().splitlines()[-1]
 
 
 def test_vae_kl_term(doom):
