@@ -97,15 +97,16 @@ def test_training_with_onednn_resumes_to_the_bytes_of_a_straight_run(folder, req
     stopped at a checkpoint and resumed writes the same vae.json and rnn.json as a straight one."""
     d = request.getfixturevalue(SPEC[folder]['pipeline'])[0]
     vae = ['vae_train.py', '--record_dir', str(d / 'record'), '--z_size', '8', '--batch_size', '20',
-           '--epochs', '2', '--checkpoint_every', '2']
-    run_script(vae + ['--out_dir', str(tmp_path / 'v_straight')], folder)
-    run_script(vae + ['--out_dir', str(tmp_path / 'v_split'), '--max_steps', '3'], folder)
-    assert 'resumed at' in run_script(vae + ['--out_dir', str(tmp_path / 'v_split'), '--resume'], folder).stdout
+           '--buffer_files', '1', '--epochs', '1', '--checkpoint_every', '2']
+    run_script(vae + ['--out_dir', str(tmp_path / 'v_straight'), '--max_steps', '4'], folder)
+    run_script(vae + ['--out_dir', str(tmp_path / 'v_split'), '--max_steps', '2'], folder)
+    out = run_script(vae + ['--out_dir', str(tmp_path / 'v_split'), '--max_steps', '4', '--resume'], folder).stdout
+    assert 'resumed at epoch 1 step 2' in out
     assert (tmp_path / 'v_straight' / 'vae.json').read_bytes() == (tmp_path / 'v_split' / 'vae.json').read_bytes()
     rnn = ['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--units', '16',
-           '--seq_len', str(SPEC[folder]['seq_len']), '--batch_size', '4', '--checkpoint_every', '3']
-    for run, steps, resume in [('straight', 6, []), ('split', 3, []), ('split', 6, ['--resume'])]:
+           '--seq_len', str(SPEC[folder]['seq_len']), '--batch_size', '4', '--checkpoint_every', '2']
+    for run, steps, resume in [('straight', 4, []), ('split', 2, []), ('split', 4, ['--resume'])]:
         out = run_script(rnn + ['--steps', str(steps), '--out_dir', str(tmp_path / ('m_' + run)),
                                 '--initial_z_dir', str(tmp_path / ('z_' + run))] + resume, folder).stdout
-    assert 'resumed at step 3' in out
+    assert 'resumed at step 2' in out
     assert (tmp_path / 'm_straight' / 'rnn.json').read_bytes() == (tmp_path / 'm_split' / 'rnn.json').read_bytes()
