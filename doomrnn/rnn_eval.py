@@ -12,10 +12,12 @@ rnn_train.py's loss defines them:
   that have a next frame (rnn_train.py's z term);
 - restart: the binary cross-entropy of the restart logit against "frame t is the episode's
   last", unweighted over all steps, and weighted --done_weight times on last frames as in
-  rnn_train.py (z + weighted restart = rnn_train.py's loss);
+  rnn_train.py (z + weighted restart = rnn_train.py's loss); the last frame of an episode that
+  reached --time_limit is no end (the game stopped it alive), as in rnn_train.py;
 - calibration: the dream ends at the first step whose logit is > 0. Of the episodes, the
   fraction M would end more than --near steps before their real end, within --near steps of
-  it, and never; and the mean restart probability on last frames and on the others.
+  it, and never (for an episode the time limit stopped, never is on time); and the mean
+  restart probability on last frames and on the others.
 Means are over steps; the +/- is the standard error over episodes.
 """
 
@@ -26,6 +28,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from env import MAX_STEPS
 from estool.atomic import exit_on_write_failure, write_atomic
 from estool.argtypes import input_file, nonnegative_float, nonnegative_int, output_file, positive_int
 from records import read_series
@@ -33,11 +36,11 @@ from records import read_series
 LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
 
-def episode_terms(rnn, z, action, lengths):
+def episode_terms(rnn, z, action, lengths, ended):
     """M over a batch of B episodes from their first frames, padded to the longest.
 
     z (B, T, z) and action (B, T, 1) float32 (rows past an episode's length are ignored),
-    lengths (B,) -> per episode (B,): z NLL summed over dimensions and steps with a next frame,
+    lengths (B,), ended (B,) bool: its last frame is a death (not the time limit) -> per episode (B,): z NLL summed over dimensions and steps with a next frame,
     restart BCE summed over all steps, BCE of the last frame, the first step whose logit is > 0
     (-1 if none), logit on the last frame, and the sum of restart probabilities over the other
     frames.
@@ -59,7 +62,7 @@ def episode_terms(rnn, z, action, lengths):
             log_normal = -0.5 * np.square((x - mean) / np.exp(logstd)) - logstd - LOG_SQRT_2PI
             nll = -logsumexp(logmix + log_normal, axis=2)[..., 0]          # (B, z)
             z_nll += np.where(live & ~last, nll.sum(axis=1), 0.0)
-        done = last.astype(np.float64)
+        done = (last & ended).astype(np.float64)
         bce = np.maximum(logit, 0) - logit * done + np.log1p(np.exp(-np.abs(logit)))
         bce_sum += np.where(live, bce, 0.0)
         bce_last += np.where(last, bce, 0.0)
@@ -75,7 +78,8 @@ def logsumexp(x, axis):
     return m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
 
 
-def heldout_losses(rnn, mu, logvar, action, lengths, seed=0, done_weight=10.0, near=10, batch=100, progress=True):
+def heldout_losses(rnn, mu, logvar, action, lengths, seed=0, done_weight=10.0, near=10, batch=100, progress=True,
+                   time_limit=0):
     """The held-out figures (see the module's docstring) of M over a series' episodes.
 
     mu, logvar (N, z), action (N, 1), lengths (E,) as series.py writes them -> dict of floats."""
@@ -85,6 +89,7 @@ def heldout_losses(rnn, mu, logvar, action, lengths, seed=0, done_weight=10.0, n
     z_all = (mu + np.exp(logvar / 2.0) * rng.standard_normal(mu.shape)).astype(np.float32)
     action = action.astype(np.float32)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    ended = (lengths < time_limit) if time_limit else np.ones(len(lengths), bool)   # by a death
     order = np.argsort(lengths, kind='stable')      # batches of like lengths pad little
     terms = []
     for first in tqdm(range(0, len(order), batch), desc='held-out', unit='batch', leave=False,
@@ -97,7 +102,7 @@ def heldout_losses(rnn, mu, logvar, action, lengths, seed=0, done_weight=10.0, n
             z[row, :lengths[e]] = z_all[starts[e]:starts[e] + lengths[e]]
             a[row, :lengths[e]] = action[starts[e]:starts[e] + lengths[e]]
         with np.errstate(over='ignore'):   # exp of a very negative logit: its limit, 0
-            terms.append((picked,) + episode_terms(rnn, z, a, lengths[picked]))
+            terms.append((picked,) + episode_terms(rnn, z, a, lengths[picked], ended[picked]))
     picked = np.concatenate([t[0] for t in terms])
     z_nll, bce_sum, bce_last, first_fire, last_logit, p_other = (
         np.concatenate([t[i] for t in terms])[np.argsort(picked)] for i in range(1, 7))
@@ -111,15 +116,17 @@ def heldout_losses(rnn, mu, logvar, action, lengths, seed=0, done_weight=10.0, n
     z_mean, z_se = mean_se(z_nll, z_steps)
     r_mean, r_se = mean_se(bce_sum, steps)
     # rnn_train.py's weighting: last frames count done_weight times
-    weighted = (bce_sum - bce_last + done_weight * bce_last).sum() / (steps.sum() - len(steps) + done_weight * len(steps))
+    w_last = np.where(ended, done_weight, 1.0)
+    weighted = (bce_sum - bce_last + w_last * bce_last).sum() / (steps.sum() - len(steps) + w_last.sum())
     return {'episodes': len(lengths), 'frames': int(steps.sum()), 'seed': seed,
             'z_nll': z_mean, 'z_nll_se': z_se, 'restart_bce': r_mean, 'restart_bce_se': r_se,
             'restart_bce_weighted': round(float(weighted), 4), 'done_weight': done_weight,
+            'time_limit': time_limit, 'stopped_by_time_limit': int((~ended).sum()),
             'loss': round(z_mean + float(weighted), 4),
             'near': near, 'ends_early': round(float(np.mean((first_fire >= 0) & (first_fire < lengths - 1 - near))), 4),
             'ends_near': round(float(np.mean(first_fire >= lengths - 1 - near)), 4),
             'ends_never': round(float(np.mean(first_fire < 0)), 4),
-            'p_restart_last': round(float(np.mean(1.0 / (1.0 + np.exp(-last_logit)))), 4),
+            'p_restart_last': round(float(np.mean(1.0 / (1.0 + np.exp(-last_logit[ended])))) if ended.any() else float('nan'), 4),
             'p_restart_other': round(float(p_other.sum() / (steps - 1).sum()), 6)}
 
 
@@ -141,6 +148,9 @@ def main():
     p.add_argument('--seed', type=nonnegative_int, default=0, help='seed of the z drawn from each (mu, logvar) (default: %(default)s)')
     p.add_argument('--done_weight', type=nonnegative_float, default=10.0,
                    help="rnn_train.py's weight of last frames in the restart term (default: %(default)s)")
+    p.add_argument('--time_limit', type=nonnegative_int, default=MAX_STEPS,
+                   help="rnn_train.py's --time_limit: an episode this long ended alive, so its last frame is no "
+                        "restart target (0: every last frame is one; default: %(default)s)")
     p.add_argument('--near', type=nonnegative_int, default=10,
                    help='steps before the real end within which an end counts as on time (default: %(default)s)')
     p.add_argument('--batch', type=positive_int, default=100, help='episodes run at once (default: %(default)s)')
@@ -151,7 +161,7 @@ def main():
     rnn = exit_on_weights_error(MDNRNN.load, args.rnn)
     try:
         result = heldout_losses(rnn, mu.astype(np.float32), logvar.astype(np.float32), action, lengths.astype(np.int64),
-                                args.seed, args.done_weight, args.near, args.batch)
+                                args.seed, args.done_weight, args.near, args.batch, time_limit=args.time_limit)
     except ValueError as e:
         sys.exit('rnn_eval.py: %s: %s' % (args.series, e))
     print('%s on %s: %s' % (args.rnn, args.series, describe(result)))

@@ -6,7 +6,8 @@
 Each step samples batch_size windows of seq_len steps from the episodes laid end to end, with
 z drawn afresh from each frame's (mu, logvar). Inputs are [z_t, a_t, restart_t] (restart_t = 1
 on an episode's first frame: the LSTM state is zeroed there); targets are z_{t+1} (masked on
-an episode's last frame, which has no successor) and done_t = 1 on that last frame.
+an episode's last frame, which has no successor) and done_t = 1 on that last frame, unless
+the episode reached --time_limit: the game stopped it alive, so M is not taught a death there.
 Adam 1e-3 decayed by 0.99999 per step, gradients clipped to [-1, 1]. Checkpoints every
 --checkpoint_every steps; --resume continues from the last one. --init starts from an
 existing rnn.json, to fine-tune M on a retrained V's series instead of starting from scratch.
@@ -25,12 +26,16 @@ from estool.argtypes import (float_range, input_file, int_at_least, nonnegative_
                              positive_float, positive_int)
 from estool.atomic import exit_on_write_failure, write_atomic
 from estool.resume import file_record
+from env import MAX_STEPS
 from records import read_series
 from vae_train import check_resume, load_checkpoint, save_checkpoint, stop_if_diverged
 
 
-def load_series(paths):
-    """One or more series.py files, their episodes laid end to end."""
+def load_series(paths, time_limit=0):
+    """One or more series.py files, their episodes laid end to end -> mu, logvar (N, z),
+    action (N, a), restart (N, 1), done (N,) the restart target, last (N,) 1 on every episode's
+    last frame, starts (E,). done is last except on episodes of time_limit frames or more
+    (time_limit 0: none), which the time limit ended, not a death."""
     parts = []
     for path in paths:
         mu, logvar, action, lengths = read_series('rnn_train.py', path)
@@ -43,20 +48,23 @@ def load_series(paths):
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     restart = np.zeros((len(mu), 1), np.float32)
     restart[starts] = 1.0
-    done = np.zeros(len(mu), np.float32)
-    done[starts + lengths - 1] = 1.0
-    return mu, logvar, action, restart, done, starts
+    last = np.zeros(len(mu), np.float32)
+    last[starts + lengths - 1] = 1.0
+    done = last.copy()
+    if time_limit:
+        done[(starts + lengths - 1)[lengths >= time_limit]] = 0.0
+    return mu, logvar, action, restart, done, last, starts
 
 
 def sample_batch(series, batch_size, seq_len, rng):
     """-> x (B, T, z+a+1) inputs, y (B, T, z+2) = [z_next, done, z_mask]."""
-    mu, logvar, action, restart, done, _ = series
+    mu, logvar, action, restart, done, last, _ = series
     s = rng.integers(0, len(mu) - seq_len, size=batch_size)[:, None] + np.arange(seq_len)   # (B, T)
     z = mu[s] + np.exp(logvar[s] / 2.0) * rng.standard_normal(mu[s].shape).astype(np.float32)
     z_next = mu[s + 1] + np.exp(logvar[s + 1] / 2.0) * rng.standard_normal(mu[s].shape).astype(np.float32)
-    d = done[s][..., None]
+    d, end = done[s][..., None], last[s][..., None]
     x = np.concatenate([z, action[s], restart[s]], axis=-1)
-    y = np.concatenate([z_next * (1 - d), d, 1 - d], axis=-1)
+    y = np.concatenate([z_next * (1 - end), d, 1 - end], axis=-1)
     return x, y
 
 
@@ -75,6 +83,9 @@ def main():
     p.add_argument('--decay_rate', type=float_range(0.0, 1.0, low_open=True), default=0.99999, help='learning-rate decay per step (default: %(default)s)')
     p.add_argument('--grad_clip', type=positive_float, default=1.0, help='clip each gradient value to +/- this (default: %(default)s)')
     p.add_argument('--done_weight', type=nonnegative_float, default=10.0, help='loss weight of restart steps (default: %(default)s)')
+    p.add_argument('--time_limit', type=nonnegative_int, default=MAX_STEPS,
+                   help="episodes this long were stopped alive by the game's time limit: their last frame is "
+                        "no restart target (0: every last frame is one, as the 2018 code; default: %(default)s)")
     p.add_argument('--num_initial_z', type=positive_int, default=1000, help='episode starts kept for the dream (default: %(default)s)')
     p.add_argument('--checkpoint_every', type=positive_int, default=200, help='steps between checkpoints (default: %(default)s)')
     p.add_argument('--seed', type=nonnegative_int, default=0, help='run seed (default: %(default)s)')
@@ -88,8 +99,8 @@ def main():
     if args.init and args.resume:
         p.error('--init starts a new run; --resume continues one: use one of them')
 
-    series = load_series(args.series)
-    mu, logvar, _, _, _, starts = series
+    series = load_series(args.series, args.time_limit)
+    mu, logvar, _, _, _, _, starts = series
     if len(mu) <= args.seq_len:
         sys.exit('rnn_train.py: %s has %d frames, fewer than --seq_len %d + 1' % (' + '.join(args.series), len(mu), args.seq_len))
     z_size = mu.shape[1]
@@ -97,7 +108,7 @@ def main():
     run = {'series': [file_record(path) for path in args.series], 'units': args.units, 'num_mixture': args.num_mixture,
            'seq_len': args.seq_len, 'batch_size': args.batch_size, 'learning_rate': args.learning_rate,
            'decay_rate': args.decay_rate, 'grad_clip': args.grad_clip, 'num_initial_z': args.num_initial_z,
-           'seed': args.seed, 'done_weight': args.done_weight}
+           'seed': args.seed, 'done_weight': args.done_weight, 'time_limit': args.time_limit}
     if args.resume:
         saved = check_resume('rnn_train.py', args.out_dir, run)
         # (without its rnn.json, lost to a full disk say, the run goes on to write it)

@@ -341,6 +341,53 @@ def test_rnn_eval_terms_are_rnn_trains_loss_on_whole_episodes(doom):
     assert result['ends_early'] + result['ends_near'] + result['ends_never'] == pytest.approx(1.0)
 
 
+def test_episodes_the_time_limit_stopped_teach_no_death(doom, tmp_path):
+    """An episode of --time_limit frames ended alive: rnn_train.py gives its last frame restart
+    target 0 (its z target still masked, as it has no successor), and rnn_eval.py scores it so;
+    with --time_limit 0 every last frame is a death, as in the 2018 code."""
+    from keras import ops
+    rng = np.random.default_rng(6)
+    lengths = np.array([7, 12, 5])
+    n = int(lengths.sum())
+    path = tmp_path / 'series.npz'
+    mu = rng.standard_normal((n, Z)).astype(np.float32)
+    np.savez(path, mu=mu, logvar=np.full((n, Z), -40.0, np.float32),
+             action=rng.uniform(-1, 1, (n, 1)).astype(np.float32), lengths=lengths)
+    ends = np.cumsum(lengths) - 1
+    _, _, _, _, done, last, _ = doom.rnn_train.load_series([str(path)], time_limit=12)
+    assert np.flatnonzero(last).tolist() == ends.tolist()
+    assert np.flatnonzero(done).tolist() == [ends[0], ends[2]]        # the 12-frame episode hit the limit
+    _, _, _, _, done0, _, _ = doom.rnn_train.load_series([str(path)], time_limit=0)
+    assert np.array_equal(done0, last)
+    x, y = doom.rnn_train.sample_batch(doom.rnn_train.load_series([str(path)], 12), 50, 4, np.random.default_rng(0))
+    frame = np.abs(x[..., None, :Z] - mu).sum(-1).argmin(-1)          # which frame each input z is
+    assert np.array_equal(y[..., Z], done[frame]) and np.array_equal(y[..., Z + 1], 1 - last[frame])
+    assert (frame == ends[1]).any()
+    # rnn_eval: the 12-frame episode's last frame counts as alive
+    model = doom.rnn.build_rnn(Z, UNITS)
+    m = doom.runtime.MDNRNN(model.export_arrays())
+    e, t = 3, 20
+    ep = np.full(e, t)
+    mu = rng.standard_normal((e * t, Z)).astype(np.float32)
+    action = rng.uniform(-1, 1, (e * t, 1)).astype(np.float32)
+    logvar = np.full((e * t, Z), -40.0, np.float32)
+    z = mu.reshape(e, t, Z)
+    restart = np.zeros((e, t, 1), np.float32)
+    restart[:, 0] = 1.0
+    y_pred = model(np.concatenate([z, action.reshape(e, t, 1), restart], -1))
+    z_next = np.concatenate([z[:, 1:], np.zeros((e, 1, Z), np.float32)], 1)
+    mask = np.ones((e, t, 1), np.float32)
+    mask[:, -1] = 0.0
+    for limit, done_last in [(t, 0.0), (0, 1.0)]:
+        done = (1 - mask) * done_last
+        y = np.concatenate([z_next, done, mask], -1)
+        keras_loss = float(ops.convert_to_numpy(doom.rnn.make_loss(Z, done_weight=10.0)(y, y_pred)))
+        result = doom.rnn_eval.heldout_losses(m, mu, logvar, action, ep, done_weight=10.0, progress=False,
+                                              time_limit=limit)
+        assert result['loss'] == pytest.approx(keras_loss, abs=2e-4), limit
+        assert result['stopped_by_time_limit'] == (e if limit else 0)
+
+
 def test_rnn_eval_scores_the_pipelines_m(pipeline, tmp_path):
     d, _ = pipeline
     out = tmp_path / 'heldout.json'
