@@ -40,7 +40,7 @@ import numpy as np
 
 from estool import atomic
 from estool.atomic import WriteFailed, write_atomic
-from estool.argtypes import float_range, input_file, nonnegative_int, output_dir, positive_float, positive_int, random_seed
+from estool.argtypes import float_range, input_file, nonnegative_int, positive_float, positive_int, random_seed
 from estool.es import OPTIMIZERS, make_optimizer
 from estool.resume import differences
 
@@ -104,7 +104,7 @@ def add_es_arguments(parser, num_worker=64, num_worker_trial=1, num_episode=16,
                    help='start the search mean at the params of this log file ([params, ...], e.g. a '
                         '.best.json) instead of zeros; with --resume and no .es.pkl, restart there '
                         'instead of at the logged mean')
-    g.add_argument('--log_dir', type=output_dir, default='log', help='where the log files go (default: %(default)s)')
+    g.add_argument('--log_dir', default='log', help='where the log files go (default: %(default)s)')
     return parser
 
 

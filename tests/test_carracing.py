@@ -142,7 +142,7 @@ def test_extract_with_a_trained_agent_and_action_noise(pipeline, tmp_path):
     low, high = np.array([-1, 0, 0]), np.array([1, 1, 1])
     assert np.all(actions['noisy'] >= low) and np.all(actions['noisy'] <= high)
     proc = run_script(base + ['--noise', '-1'], CAR, check=False)
-    assert proc.returncode == 2 and '--noise must be' in proc.stderr
+    assert proc.returncode == 2 and 'argument --noise: -1 must be >= 0' in proc.stderr
 
 
 def test_extract_records_random_agent_episodes(pipeline):

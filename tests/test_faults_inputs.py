@@ -478,8 +478,10 @@ def test_a_recording_that_cannot_be_made_is_refused_before_the_episode(tmp_path)
 ])
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGHUP])
 def test_a_stopped_mp4_recording_leaves_no_file(folder, args, sig, tmp_path):
+    # (the signal's default action in the child: a test run under nohup would have it ignored)
     proc = subprocess.Popen([sys.executable] + args + ['--max_steps', '2000', '--save', str(tmp_path / 'r.mp4')],
-                            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         while not os.listdir(tmp_path) and time.time() < deadline and proc.poll() is None:
