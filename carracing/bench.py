@@ -123,18 +123,7 @@ def gemm_gflops():
 
 def vae_train_flops(z_size, batch):
     """FLOPs of one V training step on `batch` frames: the forward products x 3."""
-    flops, size, channels = 0, 64, 3
-    for filters in ENC_FILTERS:
-        size = (size - ENC_KERNEL) // 2 + 1
-        flops += 2 * size * size * ENC_KERNEL * ENC_KERNEL * channels * filters
-        channels = filters
-    flops += 2 * 2 * size * size * channels * z_size          # mu and logvar
-    flops += 2 * z_size * size * size * channels              # the decoder's dense layer
-    size, channels = 1, size * size * channels
-    for filters, kernel in zip(DEC_FILTERS, DEC_KERNELS):
-        flops += 2 * size * size * kernel * kernel * channels * filters
-        size, channels = 2 * (size - 1) + kernel, filters
-    return 3 * batch * flops
+    return trainbench.conv_vae_train_flops(z_size, batch, ENC_FILTERS, ENC_KERNEL, DEC_FILTERS, DEC_KERNELS)
 
 
 def m_train_flops():
@@ -168,33 +157,9 @@ def train_row(name, v_steps, m_steps):
 
 def bench_training(v_steps, m_steps):
     """Every training row, each in its own process, against the matmul rate of this CPU."""
-    peak = trainbench.run_row(__file__, 'peak')
-    if 'error' in peak:
-        sys.exit('bench.py: the matmul row failed: %s' % peak['error'])
-    rate = peak['gflops']
-    print('training on %d cores; float32 matmul (2048 x 2048 @ 2048 x 2048, numpy): %.1f GFLOP/s'
-          % (trainbench.cores(), rate))
-    steps = ['--v_steps', str(v_steps), '--m_steps', str(m_steps)]
     rows = {'v': ('V  z %d, batch %d' % (V_Z, V_BATCH), vae_train_flops(V_Z, V_BATCH)),
             'm': ('M  LSTM %d, seq %d, batch %d' % (M_UNITS, M_SEQ, M_BATCH), m_train_flops())}
-    seconds = {}
-    for kind, (label, flops) in rows.items():
-        for backend in trainbench.backends():
-            row = trainbench.run_row(__file__, '%s:%s' % (kind, backend), steps)
-            if 'error' in row:
-                print('%-32s %-9s failed: %s' % (label, backend, row['error']))
-                continue
-            s = seconds[kind, backend] = row['seconds']
-            speed = '%7.1f img/s  (%.3f s/step, ' % (V_BATCH / s, s) if kind == 'v' else '%7.2f s/step  (' % s
-            print('%-32s %-9s %s%.1f GFLOP/step, %.1f GFLOP/s, %.2f of the matmul rate)'
-                  % (label, backend, speed, flops / 1e9, flops / s / 1e9, flops / s / 1e9 / rate), flush=True)
-    if ('v', 'tf-onednn') in seconds and ('v', 'tf') in seconds:
-        print('V: oneDNN on trains %.2f x as fast as off' % (seconds['v', 'tf'] / seconds['v', 'tf-onednn']))
-    m = {b: s for (k, b), s in seconds.items() if k == 'm'}
-    if m:
-        fastest = min(m, key=m.get)
-        print('M: fastest on %s; ' % fastest + ', '.join('%s %.2f x its time' % (b, s / m[fastest])
-                                                          for b, s in m.items() if b != fastest))
+    trainbench.report(__file__, rows, V_BATCH, v_steps, m_steps)
 
 
 def bench_vector(steps, seed=0):

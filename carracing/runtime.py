@@ -139,7 +139,8 @@ def conv2d_transpose(x, kernel, bias, stride=2):
 
 
 def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over='ignore'):   # exp(-x) of a very negative x is inf, and 1 / inf its limit, 0
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def logsumexp(x, axis):

@@ -140,7 +140,8 @@ def relu(x):
 
 
 def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over='ignore'):   # exp(-x) of a very negative x is inf, and 1 / inf its limit, 0
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def sigmoid_(x):

@@ -93,16 +93,11 @@ def check_resume(script, out_dir, run):
     built. A one-line exit if there is none, or if it was made with settings other than `run`
     (those that decide the weights): going on with other ones would save weights that no
     straight run gives, under the first run's name."""
-    path = os.path.join(out_dir, 'ckpt_state.json')
-    if not os.path.exists(path):
-        sys.exit('--resume: no checkpoint %s (start once without --resume)' % path)
+    state = read_checkpoint_state(out_dir)
     try:
-        with open(path) as f:
-            state = json.load(f)
         int(state['step'])
-    except Exception as e:   # torn or not ours: the same words as load_checkpoint's
-        sys.exit('--resume: the checkpoint in %s is unreadable (%s: %s); start again without --resume'
-                 % (out_dir, type(e).__name__, str(e).splitlines()[0] if str(e) else ''))
+    except Exception as e:   # torn or not ours
+        unreadable(out_dir, e)
     changes = differences(state.get('run', {}), run)
     if changes:
         sys.exit('%s: --resume: the checkpoint in %s was made with other settings (%s); resume with those, '
@@ -110,13 +105,26 @@ def check_resume(script, out_dir, run):
     return state
 
 
-def load_checkpoint(model, out_dir):
+def unreadable(out_dir, e):
+    sys.exit('--resume: the checkpoint in %s is unreadable (%s: %s); start again without --resume'
+             % (out_dir, type(e).__name__, str(e).splitlines()[0] if str(e) else ''))
+
+
+def read_checkpoint_state(out_dir):
+    """out_dir/ckpt_state.json -> dict, or a one-line exit if it is missing or torn."""
     path = os.path.join(out_dir, 'ckpt_state.json')
     if not os.path.exists(path):
         sys.exit('--resume: no checkpoint %s (start once without --resume)' % path)
     try:
         with open(path) as f:
-            state = json.load(f)
+            return json.load(f)
+    except Exception as e:
+        unreadable(out_dir, e)
+
+
+def load_checkpoint(model, out_dir):
+    state = read_checkpoint_state(out_dir)
+    try:
         weights, optimizer = state.pop('files', LEGACY_FILES)
         # built first, so that load_weights finds the optimizer variables the file holds
         model.optimizer.build(model.trainable_variables)
@@ -130,9 +138,8 @@ def load_checkpoint(model, out_dir):
         if seed_state is not None:
             model.seed_generator.state.assign(np.asarray(seed_state, dtype=model.seed_generator.state.dtype))
         int(state['step'])
-    except Exception as e:   # torn, truncated or from another model: say so in one line
-        sys.exit('--resume: the checkpoint in %s is unreadable (%s: %s); start again without --resume'
-                 % (out_dir, type(e).__name__, str(e).splitlines()[0] if str(e) else ''))
+    except Exception as e:   # truncated or from another model: say so in one line
+        unreadable(out_dir, e)
     return state
 
 

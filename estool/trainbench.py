@@ -85,3 +85,53 @@ def run_row(script, name, args=(), timeout=1800):
             return json.loads(line[4:])
     lines = (proc.stderr or proc.stdout).strip().splitlines()
     return {'name': name, 'error': lines[-1] if lines else 'exit %d' % proc.returncode}
+
+
+def report(script, rows, v_batch, v_steps, m_steps):
+    """Print every training row of script (a bench.py), each run in its own process, against
+    this CPU's matmul rate, then V's oneDNN speed-up and M's fastest backend.
+
+    rows: {'v': (label, FLOPs per step), 'm': (label, FLOPs per step)}; v_batch: V's frames per
+    step (its rate is printed in images per second)."""
+    peak = run_row(script, 'peak')
+    if 'error' in peak:
+        sys.exit('bench.py: the matmul row failed: %s' % peak['error'])
+    rate = peak['gflops']
+    print('training on %d cores; float32 matmul (2048 x 2048 @ 2048 x 2048, numpy): %.1f GFLOP/s' % (cores(), rate))
+    steps = ['--v_steps', str(v_steps), '--m_steps', str(m_steps)]
+    seconds = {}
+    for kind, (label, flops) in rows.items():
+        for backend in backends():
+            row = run_row(script, '%s:%s' % (kind, backend), steps)
+            if 'error' in row:
+                print('%-32s %-9s failed: %s' % (label, backend, row['error']))
+                continue
+            s = seconds[kind, backend] = row['seconds']
+            speed = '%7.1f img/s  (%.3f s/step, ' % (v_batch / s, s) if kind == 'v' else '%7.2f s/step  (' % s
+            print('%-32s %-9s %s%.1f GFLOP/step, %.1f GFLOP/s, %.2f of the matmul rate)'
+                  % (label, backend, speed, flops / 1e9, flops / s / 1e9, flops / s / 1e9 / rate), flush=True)
+    if ('v', 'tf-onednn') in seconds and ('v', 'tf') in seconds:
+        print('V: oneDNN on trains %.2f x as fast as off' % (seconds['v', 'tf'] / seconds['v', 'tf-onednn']))
+    m = {b: s for (k, b), s in seconds.items() if k == 'm'}
+    if m:
+        fastest = min(m, key=m.get)
+        print('M: fastest on %s; ' % fastest + ', '.join('%s %.2f x its time' % (b, s / m[fastest])
+                                                          for b, s in m.items() if b != fastest))
+
+
+def conv_vae_train_flops(z_size, batch, enc_filters, enc_kernel, dec_filters, dec_kernels):
+    """FLOPs of one training step of the 2018 conv VAE on `batch` 64x64x3 frames: encoder convs
+    (stride 2, no padding), mu and logvar, the decoder's dense layer and its stride-2 deconvs;
+    the forward products times 3."""
+    flops, size, channels = 0, 64, 3
+    for filters in enc_filters:
+        size = (size - enc_kernel) // 2 + 1
+        flops += 2 * size * size * enc_kernel * enc_kernel * channels * filters
+        channels = filters
+    flops += 2 * 2 * size * size * channels * z_size          # mu and logvar
+    flops += 2 * z_size * size * size * channels              # the decoder's dense layer
+    size, channels = 1, size * size * channels
+    for filters, kernel in zip(dec_filters, dec_kernels):
+        flops += 2 * size * size * kernel * kernel * channels * filters
+        size, channels = 2 * (size - 1) + kernel, filters
+    return 3 * batch * flops
