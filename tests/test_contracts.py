@@ -237,14 +237,17 @@ def test_a_stopped_series_run_resumes_from_its_parts(folder, tmp_path):
 
 
 def test_vae_and_rnn_training_resume_from_their_checkpoints(folder, tmp_path):
+    """V and M go on from the pipeline's checkpoints and write the same bytes as a straight run
+    to the same step (oneDNN's kernels on, as tf_cpu.py sets them, keep them deterministic)."""
     name, spec, _, (d, _) = folder
     shutil.copytree(d / 'tf_vae', tmp_path / 'tf_vae')
     assert load(tmp_path / 'tf_vae' / 'ckpt_state.json')['step'] == spec['vae_steps']
-    out = run_script(['vae_train.py', '--record_dir', str(d / 'record'), '--out_dir', str(tmp_path / 'tf_vae'),
-                      '--z_size', str(Z), '--batch_size', '20', '--epochs', '2',
-                      '--max_steps', str(spec['vae_steps'] + 2), '--resume', '--heldout_dir', str(d / 'record')],
-                     spec['dir']).stdout
+    vae = ['vae_train.py', '--record_dir', str(d / 'record'), '--z_size', str(Z), '--batch_size', '20',
+           '--epochs', '2', '--max_steps', str(spec['vae_steps'] + 2), '--heldout_dir', str(d / 'record')]
+    out = run_script(vae + ['--out_dir', str(tmp_path / 'tf_vae'), '--resume'], spec['dir']).stdout
     assert 'resumed at epoch' in out and load(tmp_path / 'tf_vae' / 'ckpt_state.json')['step'] == spec['vae_steps'] + 2
+    run_script(vae + ['--out_dir', str(tmp_path / 'vae_straight')], spec['dir'])
+    assert (tmp_path / 'tf_vae' / 'vae.json').read_bytes() == (tmp_path / 'vae_straight' / 'vae.json').read_bytes()
     # the epoch line's held-out figures are vae_eval.py's on the vae.json written with it
     held_out = [line.split('held-out ', 1)[1] for line in out.splitlines() if 'held-out ' in line]
     scored = run_script(['vae_eval.py', '--vae', str(tmp_path / 'tf_vae' / 'vae.json'), '--record_dir', str(d / 'record')],
@@ -252,10 +255,14 @@ def test_vae_and_rnn_training_resume_from_their_checkpoints(folder, tmp_path):
     assert held_out and scored.strip().endswith(held_out[-1])
     shutil.copytree(d / 'tf_rnn', tmp_path / 'tf_rnn')
     steps = spec['rnn_steps'] + 3
-    out = run_script(['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--out_dir', str(tmp_path / 'tf_rnn'),
-                      '--initial_z_dir', str(tmp_path / 'z'), '--units', str(UNITS), '--seq_len', str(spec['seq_len']),
-                      '--batch_size', '4', '--steps', str(steps), '--resume'], spec['dir']).stdout
+    rnn = ['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--units', str(UNITS),
+           '--seq_len', str(spec['seq_len']), '--batch_size', '4', '--steps', str(steps)]
+    out = run_script(rnn + ['--out_dir', str(tmp_path / 'tf_rnn'), '--initial_z_dir', str(tmp_path / 'z'), '--resume'],
+                     spec['dir']).stdout
     assert 'resumed at step %d' % spec['rnn_steps'] in out and 'step %d ' % steps in out
+    run_script(rnn + ['--out_dir', str(tmp_path / 'rnn_straight'), '--initial_z_dir', str(tmp_path / 'z_straight')],
+               spec['dir'])
+    assert (tmp_path / 'tf_rnn' / 'rnn.json').read_bytes() == (tmp_path / 'rnn_straight' / 'rnn.json').read_bytes()
 
 
 def test_vae_training_starts_from_init_weights(folder, tmp_path):

@@ -1,6 +1,7 @@
 """V and M train on TensorFlow's oneDNN kernels on every x86-64 CPU, and bench.py's training
 rows run and count their FLOPs right, in both experiment folders. (The speeds themselves are
-bench.py's to report, not the tests'.)"""
+bench.py's to report, not the tests'. That V and M resume to the bytes of a straight run with
+oneDNN on is test_contracts.py's resume test.)"""
 
 import json
 import os
@@ -116,32 +117,3 @@ def test_bench_runs_one_training_row_and_refuses_a_bad_one(folder):
     assert row['name'] == 'v:tf-onednn' and row['seconds'] > 0
     bad = run_script(['bench.py', '--row', 'v:cuda'], cwd=folder, check=False)
     assert bad.returncode == 2 and 'expected v or m' in bad.stderr and 'Traceback' not in bad.stderr
-
-
-SPEC = {CAR: dict(pipeline='car_pipeline', seq_len=20), DOOM: dict(pipeline='doom_pipeline', seq_len=40)}
-
-
-def vae_resumes_to_the_bytes_of_a_straight_run(folder, d, tmp_path):
-    vae = ['vae_train.py', '--record_dir', str(d / 'record'), '--z_size', '8', '--batch_size', '20',
-           '--buffer_files', '1', '--epochs', '1', '--checkpoint_every', '2']
-    run_script(vae + ['--out_dir', str(tmp_path / 'v_straight'), '--max_steps', '4'], folder)
-    run_script(vae + ['--out_dir', str(tmp_path / 'v_split'), '--max_steps', '2'], folder)
-    out = run_script(vae + ['--out_dir', str(tmp_path / 'v_split'), '--max_steps', '4', '--resume'], folder).stdout
-    assert 'resumed at epoch 1 step 2' in out
-    assert (tmp_path / 'v_straight' / 'vae.json').read_bytes() == (tmp_path / 'v_split' / 'vae.json').read_bytes()
-
-
-@pytest.mark.parametrize('folder', [CAR, DOOM], ids=['carracing', 'doomrnn'])
-def test_training_with_onednn_resumes_to_the_bytes_of_a_straight_run(folder, request, tmp_path):
-    """oneDNN's kernels (on here, as tf_cpu.py sets them) keep V and M deterministic: a run
-    stopped at a checkpoint and resumed writes the same vae.json and rnn.json as a straight one."""
-    d = request.getfixturevalue(SPEC[folder]['pipeline'])[0]
-    if folder == DOOM:   # (carracing's V: test_faults.py's test_vae_train_resume_is_bit_exact)
-        vae_resumes_to_the_bytes_of_a_straight_run(folder, d, tmp_path)
-    rnn = ['rnn_train.py', '--series', str(d / 'series' / 'series.npz'), '--units', '16',
-           '--seq_len', str(SPEC[folder]['seq_len']), '--batch_size', '4', '--checkpoint_every', '2']
-    for run, steps, resume in [('straight', 4, []), ('split', 2, []), ('split', 4, ['--resume'])]:
-        out = run_script(rnn + ['--steps', str(steps), '--out_dir', str(tmp_path / ('m_' + run)),
-                                '--initial_z_dir', str(tmp_path / ('z_' + run))] + resume, folder).stdout
-    assert 'resumed at step 2' in out
-    assert (tmp_path / 'm_straight' / 'rnn.json').read_bytes() == (tmp_path / 'm_split' / 'rnn.json').read_bytes()
