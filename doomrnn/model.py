@@ -1,12 +1,14 @@
 """Replay a trained controller in the real game (doomreal) or in M's dream (doomrnn).
 
     python model.py doomreal norender log/doomrnn.cma.16.64.best.json      # 100 real episodes
+    python model.py doomreal norender log/doomrnn.cma.16.64.best.json 1000 --episodes 1000 --jobs 2
     python model.py doomrnn norender log/doomrnn.cma.16.64.best.json 0     # 100 dream episodes, seed 0
     python model.py doomreal render log/doomrnn.cma.16.64.best.json        # one episode in a window
     python model.py doomrnn render log/doomrnn.cma.16.64.best.json 0 --save dream.gif --every 3 --scale 4
 
 norender prints each episode's score (time steps survived) and `average_reward X stdev Y`;
-episode i uses seed + i, so the same command gives the same scores.
+episode i uses seed + i, so the same command gives the same scores, also when --jobs N plays
+N episodes at a time in N processes.
 
 render shows each step's picture: in the real game the game screen, the 64x64 crop V encodes
 and V's reconstruction side by side; in the dream V's decoding of the z that M dreamed.
@@ -20,6 +22,9 @@ import os
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 import argparse  # noqa: E402
+import multiprocessing  # noqa: E402
+import multiprocessing.util  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 
 import numpy as np
@@ -55,6 +60,8 @@ def main():
     p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
     p.add_argument('--gen', type=nonnegative_int,
                    help='with a .log.json: replay the mean that train.py evaluated at this generation')
+    p.add_argument('--jobs', type=positive_int, default=1,
+                   help='norender: episodes played side by side in this many processes (default: %(default)s)')
     recording.add_recording_arguments(p, None, '1 in doomreal, %d in doomrnn' % DREAM_SCALE)
     args = p.parse_intermixed_args()   # `... log.json --gen 50 0` as well as `... 0 --gen 50`
     if args.scale is None:
@@ -64,42 +71,93 @@ def main():
     elif args.save:
         p.error('--save records render mode (model.py %s render ... --save PATH)' % args.world)
 
-    episodes = 1 if args.mode == 'render' else args.episodes
-    if args.world == 'doomreal':
-        from doomreal import Agent, render, run_episode
-        from env import DoomTakeCoverEnv
-        agent = exit_on_weights_error(Agent.load, args.models)
-        agent.controller.set_params(
-            exit_on_weights_error(load_params, args.params_file, agent.controller.num_params, args.gen))
-        env = DoomTakeCoverEnv(max_steps=args.max_steps)
-        scores = []
-        try:
-            for i in range(episodes):
-                if args.mode == 'render':
-                    scores.append(render(agent, env, args.seed + i, args))
-                else:
-                    scores.append(run_episode(agent, env, args.seed + i))
-                print('episode %d score %d' % (i, scores[-1]), flush=True)
-        except KeyboardInterrupt:
-            interrupted(scores)
-        env.close()
-    else:
-        rnn, init_mu, init_logvar = exit_on_weights_error(load_world, args.models)
-        params = exit_on_weights_error(load_params, args.params_file, Controller(rnn.z_size, rnn.units).num_params,
-                                       args.gen)
-        scores = []
-        try:
-            for i in range(episodes):  # one episode per seed, so scores do not depend on batching
-                if args.mode == 'render':
-                    steps = exit_on_weights_error(play_with_controller, args, params)
-                else:
-                    steps = dream_rollouts(rnn, init_mu, init_logvar, params[None], np.random.default_rng(args.seed + i),
-                                           args.temperature, args.max_steps)[0]
-                scores.append(int(steps))
-                print('episode %d score %d' % (i, scores[-1]), flush=True)
-        except KeyboardInterrupt:
-            interrupted(scores)
+    replayer = Replayer(args)   # bad weights fail here, in one line
+    if args.mode == 'render':
+        if args.world == 'doomreal':
+            from doomreal import render
+            try:
+                score = render(replayer.agent, replayer.env(), args.seed, args)
+            finally:
+                replayer.close()
+        else:
+            score = exit_on_weights_error(play_with_controller, args, replayer.params)
+        print('episode 0 score %d' % score, flush=True)
+        print('average_reward %.2f stdev %.2f' % (score, 0.0))
+        return
+
+    seeds = [args.seed + i for i in range(args.episodes)]
+    jobs = min(args.jobs, len(seeds))
+    pool = multiprocessing.Pool(jobs, _start_replayer, (args,)) if jobs > 1 else None
+    scores = []
+    try:
+        for i, score in enumerate(pool.imap(_replay, seeds) if pool else map(replayer, seeds)):
+            scores.append(score)
+            print('episode %d score %d' % (i, score), flush=True)
+        if pool:   # each process closes its game as it exits; a game left running would hold stdout open
+            pool.close()
+            pool.join()
+    except KeyboardInterrupt:
+        if pool:
+            pool.terminate()
+        interrupted(scores)
+    finally:
+        replayer.close()
     print('average_reward %.2f stdev %.2f' % (np.mean(scores), np.std(scores)))
+
+
+class Replayer:
+    """Plays norender episodes of one controller in the real game or the dream: replayer(seed)
+    -> steps survived. Built once in each process of a --jobs pool; the game starts at the
+    first episode, so the one built to check the weights starts none."""
+
+    def __init__(self, args):
+        self.world, self.max_steps, self.temperature = args.world, args.max_steps, args.temperature
+        self._env = None
+        if args.world == 'doomreal':
+            from doomreal import Agent
+            self.agent = exit_on_weights_error(Agent.load, args.models)
+            self.agent.controller.set_params(
+                exit_on_weights_error(load_params, args.params_file, self.agent.controller.num_params, args.gen))
+        else:
+            self.rnn, self.init_mu, self.init_logvar = exit_on_weights_error(load_world, args.models)
+            self.params = exit_on_weights_error(load_params, args.params_file,
+                                                Controller(self.rnn.z_size, self.rnn.units).num_params, args.gen)
+
+    def env(self):
+        if self._env is None:
+            from env import DoomTakeCoverEnv
+            self._env = DoomTakeCoverEnv(max_steps=self.max_steps)
+        return self._env
+
+    def __call__(self, seed):
+        if self.world == 'doomreal':
+            from doomreal import run_episode
+            return int(run_episode(self.agent, self.env(), seed))
+        # one episode per seed, so scores do not depend on batching or on --jobs
+        return int(dream_rollouts(self.rnn, self.init_mu, self.init_logvar, self.params[None],
+                                  np.random.default_rng(seed), self.temperature, self.max_steps)[0])
+
+    def close(self):
+        if self._env is not None:
+            self._env.close()
+
+
+def _start_replayer(args):
+    global _replayer   # one per pool process: the weights are parsed and the game started once
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
+    _replayer = Replayer(args)
+    # the game runs in a process of its own: close it when this one ends, also when terminated
+    multiprocessing.util.Finalize(_replayer, _replayer.close, exitpriority=0)
+    signal.signal(signal.SIGTERM, _closed_on_sigterm)
+
+
+def _closed_on_sigterm(signum, frame):
+    _replayer.close()
+    os._exit(0)
+
+
+def _replay(seed):
+    return _replayer(seed)
 
 
 def dream_steps(env, controller, seed, stats=None):

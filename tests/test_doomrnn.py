@@ -167,8 +167,8 @@ def test_train_in_the_dream_and_replay(pipeline):
         assert len(scores) == 2 and all(1 <= s <= 2100 for s in scores)
         assert out.splitlines()[-1] == 'average_reward %.2f stdev %.2f' % (np.mean(scores), np.std(scores))
         again = run_script(['model.py', world, 'norender', prefix + '.best.json', '0', '--episodes', '2',
-                            '--models', models], DOOM).stdout
-        assert again == out                                  # same seed, same scores
+                            '--models', models, '--jobs', '2'], DOOM).stdout
+        assert again == out                  # same seed, same scores, also two at a time in two processes
     for world in ('doomrnn', 'doomreal'):
         out = run_script(['model.py', world, 'render', prefix + '.best.json', '--models', models,
                           '--max_steps', '20'], DOOM).stdout
