@@ -15,7 +15,7 @@ NOTEBOOKS = {
     'carracing/plot_training_progress.ipynb': ['270 generations', 'best evaluation: 896.2425'],
     'carracing/vae_test.ipynb': ['frames from the real env', 'z size 32', 'frames of these episodes: mean'],
     'doomrnn/plot_training_progress.ipynb': ['100 generations', 'best dream evaluation: 1037.6504'],
-    'doomrnn/vae_test.ipynb': ['frames from the real game', 'z size 64'],
+    'doomrnn/vae_test.ipynb': ['frames from the real game', 'z size 64', 'frames of these episodes: mean'],
     'estool/plot_training_progress.ipynb': ['600 generations', 'best evaluation: 860.2742'],
     'estool/simple_es_example.ipynb': ['CMA-ES', 'OpenES', 'PEPG', 'SimpleGA'],
 }
