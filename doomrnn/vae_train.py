@@ -285,7 +285,8 @@ def main():
         save_json_weights(os.path.join(args.out_dir, 'vae.json'), model.export_arrays())
         heldout = ''
         if args.heldout_dir:
-            result = heldout_losses(VAE(model.export_arrays()), heldout_files)
+            # scored from the vae.json just written (its weights rounded as stored), as vae_eval.py scores it
+            result = heldout_losses(VAE.load(os.path.join(args.out_dir, 'vae.json')), heldout_files)
             heldout = '  held-out %s' % (describe(result) if result else 'unreadable')
         print('epoch %d  steps %d  loss %.2f%s' % (epoch + 1, state['step'], np.mean(losses) if losses else float('nan'),
                                                   heldout), flush=True)
