@@ -18,8 +18,9 @@ import numpy as np
 
 from env import MAX_STEPS, DoomTakeCoverEnv
 from estool import recording
-from estool.argtypes import input_dir, input_file, positive_int, random_seed
-from runtime import MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_params
+from estool.argtypes import input_file, positive_int, random_seed
+from runtime import (MDNRNN, MODELS, VAE, Controller, WeightsError, add_world_arguments, args_world,
+                     exit_on_weights_error, load_params, world_paths)
 
 
 FPS = 35            # the game's tics per second: one step is one tic
@@ -36,8 +37,10 @@ class Agent:
         self.controller = Controller(rnn.z_size, rnn.units)
 
     @classmethod
-    def load(cls, models_dir='tf_models'):
-        vae_path, rnn_path = os.path.join(models_dir, 'vae.json'), os.path.join(models_dir, 'rnn.json')
+    def load(cls, models_dir=MODELS):
+        """models_dir: a folder with vae.json and rnn.json, or a world_paths dict."""
+        paths = world_paths(models_dir)
+        vae_path, rnn_path = paths['vae'], paths['rnn']
         vae, rnn = VAE.load(vae_path), MDNRNN.load(rnn_path)
         if vae.z_size != rnn.z_size:
             raise WeightsError('%s has z size %d but %s has %d: V and M of different runs?'
@@ -98,7 +101,7 @@ def episode_pictures(agent, env, seed, stats=None):
         yield picture(agent, screen, frame, z)
 
 
-def replay_pictures(params_file, seed=0, max_steps=MAX_STEPS, every=1, scale=1.0, models_dir='tf_models', gen=None):
+def replay_pictures(params_file, seed=0, max_steps=MAX_STEPS, every=1, scale=1.0, models_dir=MODELS, gen=None):
     """One episode's pictures for a notebook, as `model.py doomreal render --save` writes them
     (run from doomrnn/). -> (pictures (n, H, W, 3) uint8, steps survived). Show with
     `IPython.display.Image(data=recording.gif_bytes(pictures, FPS / every))`."""
@@ -127,13 +130,13 @@ def render(agent, env, seed, args):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('params_file', type=input_file, help='controller log: log/<name>.best.json or log/<name>.json')
-    p.add_argument('--models', type=input_dir, default='tf_models', help='folder with vae.json and rnn.json (default: %(default)s)')
+    add_world_arguments(p, ('vae', 'rnn'))
     p.add_argument('--seed', type=random_seed, default=0, help='episode seed (default: %(default)s)')
     p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
     recording.add_recording_arguments(p, PICTURE_SCALE)
     args = p.parse_args()
     recording.check_arguments(p, args)
-    agent = exit_on_weights_error(Agent.load, args.models)
+    agent = exit_on_weights_error(Agent.load, args_world(args))
     agent.controller.set_params(exit_on_weights_error(load_params, args.params_file, agent.controller.num_params))
     env = DoomTakeCoverEnv(max_steps=args.max_steps)
     try:

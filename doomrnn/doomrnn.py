@@ -18,22 +18,23 @@ from gymnasium import spaces
 from gymnasium.logger import warn
 from gymnasium.vector import AutoresetMode
 
-from estool.argtypes import input_dir, positive_float, positive_int, random_seed
+from estool.argtypes import positive_float, positive_int, random_seed
 from estool.batched import BatchedVectorEnv, GroupedRNG
-from runtime import MDNRNN, VAE, Controller, WeightsError, exit_on_weights_error, load_initial_z
+from runtime import (MDNRNN, MODELS, VAE, Controller, WeightsError, add_world_arguments, args_world,
+                     exit_on_weights_error, load_initial_z, world_paths)
 
 TEMPERATURE = 1.25   # > 1 makes the dream noisier than M's fit, so C cannot exploit M's flaws
 MAX_STEPS = 2100
-MODELS = 'tf_models'
 
 
 def load_world(models_dir=MODELS):
-    """-> (MDNRNN, initial mu, initial logvar) from models_dir; raises WeightsError."""
-    rnn = MDNRNN.load(os.path.join(models_dir, 'rnn.json'))
-    mu, logvar = load_initial_z(os.path.join(models_dir, 'initial_z.json'))
+    """-> (MDNRNN, initial mu, initial logvar) from models_dir (a folder, or a world_paths
+    dict); raises WeightsError."""
+    paths = world_paths(models_dir)
+    rnn = MDNRNN.load(paths['rnn'])
+    mu, logvar = load_initial_z(paths['initial_z'])
     if mu.shape[1] != rnn.z_size:
-        raise WeightsError('%s: z size %d, rnn.json has %d' % (os.path.join(models_dir, 'initial_z.json'),
-                                                               mu.shape[1], rnn.z_size))
+        raise WeightsError('%s: z size %d, %s has %d' % (paths['initial_z'], mu.shape[1], paths['rnn'], rnn.z_size))
     return rnn, mu, logvar
 
 
@@ -111,7 +112,7 @@ class DoomCoverRNNEnv(gym.Env):
     def __init__(self, models_dir=MODELS, temperature=TEMPERATURE, render_mode=None, max_steps=MAX_STEPS):
         check_render_mode(render_mode, self.metadata, 'WorldModels/TakeCoverDream-v0')
         self.rnn, self.init_mu, self.init_logvar = load_world(models_dir)
-        self.vae = VAE.load(os.path.join(models_dir, 'vae.json')) if render_mode else None
+        self.vae = VAE.load(world_paths(models_dir)['vae']) if render_mode else None
         self.temperature = temperature
         self.render_mode = render_mode
         self.max_steps = max_steps
@@ -163,7 +164,7 @@ class DoomCoverRNNVectorEnv(BatchedVectorEnv):
                  autoreset_mode=AutoresetMode.NEXT_STEP):
         check_render_mode(render_mode, self.metadata, 'WorldModels/TakeCoverDream-v0')
         self.rnn, self.init_mu, self.init_logvar = load_world(models_dir)
-        self.vae = VAE.load(os.path.join(models_dir, 'vae.json')) if render_mode else None
+        self.vae = VAE.load(world_paths(models_dir)['vae']) if render_mode else None
         self.temperature = temperature
         super().__init__(num_envs, *dream_spaces(self.rnn), max_steps, render_mode, autoreset_mode)
         n, rnn = self.num_envs, self.rnn
@@ -208,12 +209,12 @@ def play(models_dir=MODELS, temperature=TEMPERATURE, fps=35, scale=8, max_steps=
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--models', type=input_dir, default=MODELS, help='folder with vae.json, rnn.json, initial_z.json (default: %(default)s)')
+    add_world_arguments(p)
     p.add_argument('--temperature', type=positive_float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
     p.add_argument('--fps', type=positive_int, default=35, help='frames per second (default: %(default)s)')
     p.add_argument('--seed', type=random_seed, default=0, help='seed of the dream (default: %(default)s)')
     args = p.parse_args()
-    exit_on_weights_error(play, args.models, args.temperature, args.fps, seed=args.seed)
+    exit_on_weights_error(play, args_world(args), args.temperature, args.fps, seed=args.seed)
 
 
 if __name__ == '__main__':

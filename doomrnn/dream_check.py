@@ -28,10 +28,11 @@ import sys  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from doomrnn import MAX_STEPS, MODELS, dream_rollouts, load_world  # noqa: E402
+from doomrnn import MAX_STEPS, dream_rollouts, load_world  # noqa: E402
 from estool.atomic import exit_on_write_failure, write_atomic  # noqa: E402
-from estool.argtypes import input_dir, output_file, positive_float, positive_int, random_seed  # noqa: E402
-from runtime import Controller, WeightsError, exit_on_weights_error, load_params  # noqa: E402
+from estool.argtypes import output_file, positive_float, positive_int, random_seed  # noqa: E402
+from runtime import (WORLD_FILES, Controller, WeightsError, add_world_arguments, args_world,  # noqa: E402
+                     exit_on_weights_error, load_params)
 
 LINEAR_SIGMA = 0.1
 
@@ -79,8 +80,7 @@ def dream_scores(world, weights, seed, temperature, max_steps):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split('\n\n', 1)[1])
-    p.add_argument('--models', type=input_dir, default=MODELS,
-                   help='folder with vae.json, rnn.json, initial_z.json (default: %(default)s)')
+    add_world_arguments(p)
     p.add_argument('--params', nargs='*', type=controller_spec, default=[],
                    help='controllers besides nothing and linear: FILE or FILE.log.json:GEN (default: none)')
     p.add_argument('--temperature', nargs='+', type=positive_float, default=[1.15],
@@ -92,7 +92,8 @@ def main():
     p.add_argument('--out', type=output_file, default='', help='also write the scores to this JSON file (default: print only)')
     args = p.parse_args()
 
-    world = exit_on_weights_error(load_world, args.models)
+    paths = args_world(args)
+    world = exit_on_weights_error(load_world, paths)
     num_params = Controller(world[0].z_size, world[0].units).num_params
     specs = [controller_spec('nothing'), controller_spec('linear')] + args.params
     try:
@@ -103,11 +104,12 @@ def main():
     if not args.no_game:
         from doomreal import Agent
         from env import DoomTakeCoverEnv
-        agent = exit_on_weights_error(Agent.load, args.models)
+        agent = exit_on_weights_error(Agent.load, paths)
         env = DoomTakeCoverEnv(max_steps=args.max_steps)
 
     header = ['controller'] + ([] if args.no_game else ['game']) + ['dream %.2f' % t for t in args.temperature]
-    print('%d episodes each, seeds %d-%d, %s' % (args.episodes, args.seed, args.seed + args.episodes - 1, args.models))
+    print('%d episodes each, seeds %d-%d, %s' % (args.episodes, args.seed, args.seed + args.episodes - 1,
+                                                 ', '.join(paths[name] for name in WORLD_FILES)))
     print(' | '.join(header))
     results = {}
     for label, w in weights.items():

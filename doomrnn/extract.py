@@ -25,11 +25,12 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from estool.argtypes import input_dir, input_file, nonnegative_float, nonnegative_int, output_dir, positive_int, random_seed
+from estool.argtypes import input_file, nonnegative_float, nonnegative_int, output_dir, positive_int, random_seed
 from estool.atomic import exit_on_write_failure, write_atomic
 from estool.resume import differences, file_record, read_record, write_record
 
 from env import MAX_STEPS, DoomTakeCoverEnv
+from runtime import add_world_arguments, args_world
 
 
 def random_policy(seed):
@@ -128,8 +129,7 @@ def main():
                    help='with --params PATH.log.json: play the mean that train.py evaluated at this generation')
     p.add_argument('--noise', type=nonnegative_float, default=0.1,
                    help='with --params: std of the per-episode perturbation of C (default: %(default)s)')
-    p.add_argument('--models', type=input_dir, default='tf_models',
-                   help='with --params: folder with vae.json, rnn.json (default: %(default)s)')
+    add_world_arguments(p, ('vae', 'rnn'), 'with --params: ')
     args = p.parse_args()
     # What decides the episodes: the policy (and its files, by content) and which are kept.
     run = {'max_frames': args.max_frames, 'min_frames': args.min_frames,
@@ -137,14 +137,14 @@ def main():
     flags = ['max_frames', 'min_frames', 'params']
     if args.params:
         run.update(gen=args.gen, noise=args.noise,
-                   models=[file_record(os.path.join(args.models, name)) for name in ('vae.json', 'rnn.json')])
+                   models=[file_record(args_world(args)[name]) for name in ('vae', 'rnn')])
         flags += ['gen', 'noise', 'models']
     check_same_episodes(args, run, flags)
     agent = None
     if args.params:
         from doomreal import Agent
         from runtime import exit_on_weights_error, load_params
-        agent = exit_on_weights_error(Agent.load, args.models)
+        agent = exit_on_weights_error(Agent.load, args_world(args))
         agent.controller.set_params(exit_on_weights_error(load_params, args.params, agent.controller.num_params,
                                                                args.gen))
         mean_params = agent.controller.weight.ravel().copy()

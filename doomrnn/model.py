@@ -31,8 +31,8 @@ import numpy as np
 
 from doomrnn import MAX_STEPS, MODELS, TEMPERATURE, DoomCoverRNNEnv, dream_rollouts, load_world
 from estool import recording
-from estool.argtypes import input_dir, input_file, nonnegative_int, positive_float, positive_int, random_seed
-from runtime import Controller, exit_on_weights_error, load_params
+from estool.argtypes import input_file, nonnegative_int, positive_float, positive_int, random_seed
+from runtime import Controller, add_world_arguments, args_world, exit_on_weights_error, load_params
 
 FPS = 35   # the game's tics per second; the dream steps one tic at a time too
 DREAM_SCALE = 8   # the dream window: 512 x 512
@@ -55,7 +55,7 @@ def main():
     # the options, so %(default)s in this help made -h fail
     p.add_argument('seed', nargs='?', type=random_seed, default=0, help='seed of the first episode (default: 0)')
     p.add_argument('--episodes', type=positive_int, default=100, help='episodes in norender mode (default: %(default)s)')
-    p.add_argument('--models', type=input_dir, default=MODELS, help='folder with vae.json, rnn.json, initial_z.json (default: %(default)s)')
+    add_world_arguments(p)
     p.add_argument('--temperature', type=positive_float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
     p.add_argument('--max_steps', type=positive_int, default=MAX_STEPS, help='episode cap (default: %(default)s)')
     p.add_argument('--gen', type=nonnegative_int,
@@ -115,11 +115,11 @@ class Replayer:
         self._env = None
         if args.world == 'doomreal':
             from doomreal import Agent
-            self.agent = exit_on_weights_error(Agent.load, args.models)
+            self.agent = exit_on_weights_error(Agent.load, args_world(args))
             self.agent.controller.set_params(
                 exit_on_weights_error(load_params, args.params_file, self.agent.controller.num_params, args.gen))
         else:
-            self.rnn, self.init_mu, self.init_logvar = exit_on_weights_error(load_world, args.models)
+            self.rnn, self.init_mu, self.init_logvar = exit_on_weights_error(load_world, args_world(args))
             self.params = exit_on_weights_error(load_params, args.params_file,
                                                 Controller(self.rnn.z_size, self.rnn.units).num_params, args.gen)
 
@@ -200,7 +200,7 @@ def play_with_controller(args, params):
     """One dream episode driven by the controller, shown through V's decoder (window and/or
     --save) -> steps survived."""
     import sys
-    env, controller = _dream_env(args.models, params, args.temperature, args.max_steps)
+    env, controller = _dream_env(args_world(args), params, args.temperature, args.max_steps)
     stats = {}
     try:
         recording.output(dream_steps(env, controller, args.seed, stats), args, FPS,

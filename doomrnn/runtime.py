@@ -19,6 +19,7 @@ import sys
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from estool.argtypes import input_dir, input_file
 from estool.atomic import write_atomic
 
 SCALE = 10000.0
@@ -30,6 +31,39 @@ DEC_FILTERS, DEC_KERNELS = (128, 64, 32, 3), (5, 5, 6, 6)
 
 class WeightsError(ValueError):
     pass
+
+
+MODELS = 'tf_models'
+WORLD_FILES = ('vae', 'rnn', 'initial_z')
+WORLD_FILE_HELP = {'vae': "V's weights", 'rnn': "M's weights", 'initial_z': "the dream's starting z's"}
+
+
+def world_paths(models=MODELS, **files):
+    """-> {'vae': path, 'rnn': path, 'initial_z': path}. models: a folder holding vae.json,
+    rnn.json and initial_z.json, or such a dict; files (vae=, rnn=, initial_z=): paths that
+    replace those of models where not None (a world model kept under other names, such as
+    tf_models/vae_run1.json)."""
+    if isinstance(models, dict):
+        paths = dict(models)
+    else:
+        paths = {name: os.path.join(models, name + '.json') for name in WORLD_FILES}
+    paths.update({name: path for name, path in files.items() if path is not None})
+    return paths
+
+
+def add_world_arguments(p, files=WORLD_FILES, when=''):
+    """--models FOLDER and, for each of files, --<name> FILE in its place; when prefixes the help."""
+    p.add_argument('--models', type=input_dir, default=MODELS,
+                   help='%sfolder with %s (default: %%(default)s)' % (when, ', '.join(name + '.json' for name in files)))
+    for name in files:
+        p.add_argument('--' + name, type=input_file,
+                       help='%s%s in place of --models/%s.json (for a world model kept under other '
+                            'names)' % (when, WORLD_FILE_HELP[name], name))
+
+
+def args_world(args):
+    """The world_paths of add_world_arguments' flags."""
+    return world_paths(args.models, **{name: getattr(args, name, None) for name in WORLD_FILES})
 
 
 # Trained weights and params stay within a few hundred; a diverged run's nan or inf became

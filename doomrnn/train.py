@@ -11,20 +11,20 @@ solution together as one numpy batch. Evaluate the result in the real game with
 """
 
 import argparse
-import os
 
 import numpy as np
 
 from estool import fanout
-from estool.argtypes import input_dir, positive_float
+from estool.argtypes import input_dir, input_file, positive_float
 from estool.resume import file_record
 from doomrnn import MAX_STEPS, MODELS, TEMPERATURE, GroupedRNG, dream_rollouts, load_world
-from runtime import Controller, exit_on_weights_error
+from runtime import Controller, exit_on_weights_error, world_paths
 
 
-def make_evaluator(models_dirs, temperature):
+def make_evaluator(worlds_paths, temperature):
+    """worlds_paths: a world_paths dict (or folder) per M."""
     def build():
-        worlds = [load_world(d) for d in models_dirs]
+        worlds = [load_world(d) for d in worlds_paths]
 
         def evaluate(params, seeds, train_mode, max_len):
             """All k * e dream episodes of a job as one batch per M."""
@@ -54,19 +54,25 @@ def main():
     p.add_argument('--models', nargs='+', type=input_dir, default=[MODELS],
                    help='folder(s) with rnn.json and initial_z.json; with several, the episodes of each '
                         'solution are shared out among their M\'s (default: %(default)s)')
+    p.add_argument('--rnn', type=input_file, help="M's weights in place of --models/rnn.json (with one --models)")
+    p.add_argument('--initial_z', type=input_file,
+                   help="the dream's starting z's in place of --models/initial_z.json (with one --models)")
     p.add_argument('--temperature', type=positive_float, default=TEMPERATURE, help='dream temperature (default: %(default)s)')
     fanout.add_es_arguments(p, num_worker=64, num_worker_trial=1, num_episode=16, eval_steps=25, sigma_init=0.1)
     args = p.parse_args()
     fanout.check_es_arguments(p, args)
+    if len(args.models) > 1 and (args.rnn or args.initial_z):
+        p.error('--rnn and --initial_z replace the files of one --models folder, not of %d' % len(args.models))
+    paths = [world_paths(d, rnn=args.rnn, initial_z=args.initial_z) for d in args.models]
     # Fail here, in one line, not in 64 workers.
-    worlds = [exit_on_weights_error(load_world, d) for d in args.models]
+    worlds = [exit_on_weights_error(load_world, d) for d in paths]
     sizes = {(rnn.z_size, rnn.units) for rnn, _, _ in worlds}
     if len(sizes) > 1:
         p.error('--models: the M\'s differ in size (z, units): %s' % sorted(sizes))
     num_params = Controller(*sizes.pop()).num_params
     # A --resume keeps the dream: the M's and their first frames (by content), and the temperature.
-    dreams = [file_record(os.path.join(d, name)) for d in args.models for name in ('rnn.json', 'initial_z.json')]
-    fanout.run(args, 'doomrnn', num_params, make_evaluator(args.models, args.temperature),
+    dreams = [file_record(d[name]) for d in paths for name in ('rnn', 'initial_z')]
+    fanout.run(args, 'doomrnn', num_params, make_evaluator(paths, args.temperature),
                same_flags=('temperature',), inputs={'models': dreams})
 
 

@@ -213,6 +213,48 @@ def test_train_resume_continues_the_same_run(pipeline, tmp_path):
     assert load(tmp_path / 'straight' / 'doomrnn.cma.2.4.json') == load(tmp_path / 'split' / 'doomrnn.cma.2.4.json')
 
 
+def test_world_files_under_other_names_replace_those_of_models(pipeline, tmp_path):
+    """--vae, --rnn and --initial_z (a world model kept as *_run1.json beside the shipped one)
+    replace the files of --models: here a folder whose M dies at once and which has no V, while
+    the M of the flags never dies, so a flag that was not read shows in the scores or as a
+    missing file."""
+    d, _ = pipeline
+    models = d / 'tf_models'
+    kept, other = tmp_path / 'kept', tmp_path / 'other'
+    kept.mkdir()
+    shutil.copytree(models, other)
+    os.remove(other / 'vae.json')
+    for folder, name, logit in ((kept, 'rnn_run1.json', -1000), (other, 'rnn.json', 1000)):
+        arrays = load(models / 'rnn.json')
+        arrays[3][0] = logit * 10000                     # output bias 0 is the done logit (stored x SCALE)
+        with open(folder / name, 'w') as f:
+            json.dump(arrays, f)
+    for name in ('vae', 'initial_z'):
+        shutil.copy(models / (name + '.json'), kept / (name + '_run1.json'))
+    params = tmp_path / 'c.json'
+    params.write_text(json.dumps([np.random.default_rng(0).normal(0, 0.1, Z + 2 * UNITS).tolist()]))
+    files = ['--vae', str(kept / 'vae_run1.json'), '--rnn', str(kept / 'rnn_run1.json'),
+             '--initial_z', str(kept / 'initial_z_run1.json')]
+    dream = ['model.py', 'doomrnn', 'norender', str(params), '0', '--episodes', '2', '--max_steps', '60']
+    assert run_script(dream + ['--models', str(other)], DOOM).stdout.splitlines()[-1] == 'average_reward 1.00 stdev 0.00'
+    assert run_script(dream + ['--models', str(other)] + files, DOOM).stdout.splitlines()[-1] == \
+        'average_reward 60.00 stdev 0.00'
+    # the game does not read M's done logit: the same episodes as the folder the files came from
+    game = ['model.py', 'doomreal', 'norender', str(params), '0', '--episodes', '2', '--max_steps', '30']
+    assert run_script(game + ['--models', str(other)] + files, DOOM).stdout == \
+        run_script(game + ['--models', str(models)], DOOM).stdout
+    out = run_script(['extract.py', '--params', str(params), '--models', str(other), '--episodes', '1', '--max_frames',
+                      '20', '--min_frames', '1', '--record_dir', str(tmp_path / 'record')] + files[:4], DOOM).stdout
+    assert 'kept 1' in out
+    out = run_script(['train.py', '--models', str(other)] + files[2:] + ['-n', '1', '-t', '2', '-e', '2', '--max_gen',
+                     '1', '--eval_steps', '1', '--log_dir', str(tmp_path / 'log')], DOOM).stdout
+    line = next(line for line in out.splitlines() if line.startswith('gen 1 '))
+    assert float(line.split('  min ')[1].split()[0]) == 2100   # every dream in the M that never dies
+    both = run_script(['train.py', '--models', str(models), str(other), '--rnn', str(kept / 'rnn_run1.json'),
+                       '-n', '1'], DOOM, check=False)
+    assert both.returncode != 0 and 'not of 2' in both.stderr and 'Traceback' not in both.stderr
+
+
 def test_keyboard_play_in_the_dream_and_the_game(pipeline):
     """Post arrow-key events into the pygame loops (dummy video driver)."""
     d, _ = pipeline
