@@ -15,7 +15,8 @@ or without the import: gym.make('gym_envs:WorldModels/TakeCover-v0').
 | WorldModels/TakeCover-v0 | env.DoomTakeCoverEnv | render_mode, max_steps |
 | WorldModels/TakeCoverDream-v0 | doomrnn.DoomCoverRNNEnv, make_vec: doomrnn.DoomCoverRNNVectorEnv | models_dir, temperature, max_steps, render_mode (make_vec: autoreset_mode) |
 
-models_dir defaults to the shipped tf_models/, relative to doomrnn/.
+models_dir defaults to the shipped tf_models/, relative to doomrnn/; it may also be a dict of the
+three files' paths, as runtime.world_paths(folder, rnn=..., initial_z=...) makes one.
 """
 
 import gymnasium as gym

@@ -52,8 +52,8 @@ def toy_dream(name, rt, d):
         arrays[2][:, 0] *= 5
         rt.save_json_weights(str(d / 'rnn.json'), arrays)
         rt.save_json_weights(str(d / 'initial_z.json'), first)
-        os.symlink(os.path.join(DOOM, 'tf_models', 'vae.json'), d / 'vae.json')
-        return {'models_dir': str(d)}
+        # models_dir as a dict of the three files (runtime.world_paths): the shipped V, the toy M
+        return {'models_dir': rt.world_paths(str(d), vae=os.path.join(DOOM, 'tf_models', 'vae.json'))}
     rt.save_json_weights(str(d / 'rnn.json'), arrays)
     rt.save_json_weights(str(d / 'initial_z.json'), first)
     return {'rnn_path': str(d / 'rnn.json'), 'initial_z_path': str(d / 'initial_z.json'),
