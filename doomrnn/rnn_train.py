@@ -11,6 +11,11 @@ the episode reached --time_limit: the game stopped it alive, so M is not taught 
 Adam 1e-3 decayed by 0.99999 per step, gradients clipped to [-1, 1]. Checkpoints every
 --checkpoint_every steps; --resume continues from the last one. --init starts from an
 existing rnn.json, to fine-tune M on a retrained V's series instead of starting from scratch.
+--heldout scores M on series of episodes it does not train on (rnn_eval.py's figures: z term,
+restart term, when the dream would end) every --heldout_every steps and at the end, printed on
+the step's line and kept in out_dir/heldout.json, to see whether more steps still help.
+
+    python rnn_train.py --series series/series.npz --heldout series/series_heldout.npz
 """
 
 import argparse
@@ -68,6 +73,24 @@ def sample_batch(series, batch_size, seq_len, rng):
     return x, y
 
 
+def score_heldout(rnn_json, heldout, args, step, train_loss, scores, log_path):
+    """Score rnn.json as just written (its weights rounded as stored, as rnn_eval.py reads
+    them) on each held-out series; append the figures to scores and write them to log_path.
+    -> the text for the step's line."""
+    from rnn_eval import describe, heldout_losses
+    from runtime import MDNRNN
+    rnn = MDNRNN.load(rnn_json)
+    entry, text = {'step': step, 'train_loss': round(train_loss, 4)}, ''
+    for path, (mu, logvar, action, lengths) in heldout.items():
+        result = heldout_losses(rnn, mu, logvar, action, lengths, done_weight=args.done_weight,
+                                time_limit=args.time_limit)
+        entry[path] = result
+        text += '\n  held-out %s: %s' % (path, describe(result))
+    scores.append(entry)
+    write_atomic(log_path, 'w', lambda f: json.dump(scores, f, indent=1))
+    return text
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--series', nargs='+', type=input_file, default=['series/series.npz'],
@@ -88,6 +111,11 @@ def main():
                         "no restart target (0: every last frame is one, as the 2018 code; default: %(default)s)")
     p.add_argument('--num_initial_z', type=positive_int, default=1000, help='episode starts kept for the dream (default: %(default)s)')
     p.add_argument('--checkpoint_every', type=positive_int, default=200, help='steps between checkpoints (default: %(default)s)')
+    p.add_argument('--heldout', nargs='+', type=input_file, default=[],
+                   help="series.py files (by the same V) of episodes not trained on, scored as rnn_eval.py scores "
+                        "them every --heldout_every steps and at the end (default: none)")
+    p.add_argument('--heldout_every', type=positive_int, default=500,
+                   help='steps between held-out scores; each is also a checkpoint (default: %(default)s)')
     p.add_argument('--seed', type=nonnegative_int, default=0, help='run seed (default: %(default)s)')
     p.add_argument('--resume', action='store_true',
                    help='continue from out_dir/ckpt_* (refused if the series file or a flag that decides the '
@@ -104,6 +132,17 @@ def main():
     if len(mu) <= args.seq_len:
         sys.exit('rnn_train.py: %s has %d frames, fewer than --seq_len %d + 1' % (' + '.join(args.series), len(mu), args.seq_len))
     z_size = mu.shape[1]
+    heldout = {}
+    trained_on = {file_record(path)['sha256'] for path in args.series}
+    for path in args.heldout:
+        h_mu, h_logvar, h_action, h_lengths = read_series('rnn_train.py', path)
+        if h_mu.shape[1] != z_size:
+            sys.exit("rnn_train.py: --heldout %s has z %d, --series z %d: series of different V's"
+                     % (path, h_mu.shape[1], z_size))
+        if file_record(path)['sha256'] in trained_on:
+            sys.exit('rnn_train.py: --heldout %s is also in --series: its episodes would not be held out' % path)
+        heldout[path] = (h_mu.astype(np.float32), h_logvar.astype(np.float32), h_action.astype(np.float32),
+                         h_lengths.astype(np.int64))
     # What decides the weights and initial_z.json (--steps only says how far to go).
     run = {'series': [file_record(path) for path in args.series], 'units': args.units, 'num_mixture': args.num_mixture,
            'seq_len': args.seq_len, 'batch_size': args.batch_size, 'learning_rate': args.learning_rate,
@@ -146,6 +185,14 @@ def main():
     save_json_weights(os.path.join(args.initial_z_dir, 'initial_z.json'), [mu[starts[pick]], logvar[starts[pick]]])
 
     rnn_json = os.path.join(args.out_dir, 'rnn.json')
+    heldout_log = os.path.join(args.out_dir, 'heldout.json')
+    scores = []
+    if heldout and os.path.exists(heldout_log) and args.resume:
+        try:
+            with open(heldout_log) as f:
+                scores = [entry for entry in json.load(f) if entry['step'] <= state['step']]
+        except (OSError, ValueError, KeyError, TypeError):
+            scores = []   # unreadable: started afresh from this step
     losses = []
     bar = tqdm(range(state['step'], args.steps), initial=state['step'], total=args.steps, desc='rnn', disable=None)
     for step in bar:
@@ -156,12 +203,16 @@ def main():
             stop_if_diverged('rnn_train.py', model, loss, 'step %d' % (step + 1), args.out_dir)
         losses.append(loss)
         bar.set_postfix(loss='%.3f' % loss)
-        if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
+        score_now = heldout and ((step + 1) % args.heldout_every == 0 or step + 1 == args.steps)
+        if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps or score_now:
             stop_if_diverged('rnn_train.py', model, None, 'step %d' % (step + 1), args.out_dir)
             state['step'] = step + 1
             save_checkpoint(model, args.out_dir, state)
             save_json_weights(rnn_json, model.export_arrays())
-            print('step %d  loss %.4f  lr %.6f' % (step + 1, np.mean(losses), float(schedule(step))), flush=True)
+            line = 'step %d  loss %.4f  lr %.6f' % (step + 1, np.mean(losses), float(schedule(step)))
+            if score_now:
+                line += score_heldout(rnn_json, heldout, args, step + 1, float(np.mean(losses)), scores, heldout_log)
+            print(line, flush=True)
             losses = []
     if state['step'] < args.steps or not os.path.exists(rnn_json):
         save_json_weights(rnn_json, model.export_arrays())

@@ -129,6 +129,45 @@ def test_rnn_train_init_starts_from_the_given_weights(pipeline, tmp_path):
     assert 'Traceback' not in bad.stderr
 
 
+def test_rnn_train_scores_heldout_series_as_rnn_eval_does(pipeline, tmp_path):
+    """--heldout: every --heldout_every steps and at the end, the figures rnn_eval.py gives for
+    the rnn.json of that step, on the step's line and in out_dir/heldout.json, which a resumed
+    run extends; a held-out file that is also trained on, or of another z, is refused."""
+    d, _ = pipeline
+    series = str(d / 'series' / 'series.npz')
+    with np.load(series) as s:
+        first = int(s['lengths'][0])
+        held = tmp_path / 'held.npz'      # the first episode alone: a file of its own
+        np.savez(held, mu=s['mu'][:first], logvar=s['logvar'][:first], action=s['action'][:first],
+                 lengths=s['lengths'][:1])
+    out_dir = tmp_path / 'tf_rnn'
+    common = ['rnn_train.py', '--series', series, '--out_dir', str(out_dir), '--initial_z_dir', str(tmp_path / 'z'),
+              '--units', str(UNITS), '--seq_len', '40', '--batch_size', '4', '--checkpoint_every', '3',
+              '--heldout', str(held), '--heldout_every', '2']
+    out = run_script(common + ['--steps', '4'], DOOM).stdout
+    assert [e['step'] for e in load(out_dir / 'heldout.json')] == [2, 4]
+    assert 'held-out %s: z ' % held in out
+    figures = tmp_path / 'eval.json'
+    run_script(['rnn_eval.py', '--rnn', str(out_dir / 'rnn.json'), '--series', str(held), '--out', str(figures)], DOOM)
+    expected = {k: v for k, v in load(figures).items() if k not in ('rnn', 'series')}
+    assert load(out_dir / 'heldout.json')[-1][str(held)] == expected
+    step4 = load(out_dir / 'heldout.json')[1]
+    run_script(common + ['--steps', '6', '--resume'], DOOM)
+    log = load(out_dir / 'heldout.json')
+    assert [e['step'] for e in log] == [2, 4, 6] and log[1] == step4
+    assert log[2][str(held)] != step4[str(held)]          # M moved on
+    proc = run_script(common[:-4] + ['--heldout', series, '--steps', '1', '--out_dir', str(tmp_path / 'o')],
+                      DOOM, check=False)
+    assert proc.returncode != 0 and 'is also in --series' in proc.stderr and 'Traceback' not in proc.stderr
+    other = tmp_path / 'other_z.npz'
+    with np.load(held) as s:
+        np.savez(other, mu=s['mu'][:, :-1], logvar=s['logvar'][:, :-1], action=s['action'], lengths=s['lengths'])
+    proc = run_script(common[:-4] + ['--heldout', str(other), '--steps', '1', '--out_dir', str(tmp_path / 'o')],
+                      DOOM, check=False)
+    assert proc.returncode != 0 and "series of different V's" in proc.stderr and 'Traceback' not in proc.stderr
+    assert not (tmp_path / 'o').exists()
+
+
 def test_iterative_training_extracts_with_the_agent_and_trains_on_both_series(pipeline, doom, tmp_path):
     d, _ = pipeline
     params = tmp_path / 'c.json'
