@@ -40,7 +40,7 @@ import numpy as np
 
 from estool import atomic
 from estool.atomic import WriteFailed, write_atomic
-from estool.argtypes import float_range, input_file, nonnegative_int, positive_float, positive_int, random_seed
+from estool.argtypes import finite_float, float_range, input_file, nonnegative_int, positive_float, positive_int, random_seed
 from estool.es import OPTIMIZERS, make_optimizer
 from estool.resume import differences
 
@@ -53,8 +53,8 @@ POLL_SECONDS = 0.002  # MPICH spins in blocking receives; sleeping leaves the co
 EVAL_SEED_BASE = 10 ** 8  # eval seeds are fixed and kept apart from training seeds
 # Flags that decide what the logged rewards and the search mean: a --resume must keep them
 # (with the experiment's own, passed to run() as same_flags). The rest only steer the search
-# from here on (--max_gen, --eval_steps, --common_seeds, --cap_time, --retrain, the -n/-t split
-# of the same popsize) and may change on a resume.
+# from here on (--max_gen, --stop_at, --eval_steps, --common_seeds, --cap_time, --retrain, the
+# -n/-t split of the same popsize) and may change on a resume.
 RESUME_FLAGS = ('seed', 'antithetic', 'sigma_decay', 'weight_decay')
 
 
@@ -92,6 +92,10 @@ def add_es_arguments(parser, num_worker=64, num_worker_trial=1, num_episode=16,
                    help='L2 penalty subtracted from rewards (default: %(default)s)')
     g.add_argument('--max_gen', type=nonnegative_int, default=0,
                    help='stop after this many generations; 0 runs until Ctrl-C (default: %(default)s)')
+    g.add_argument('--stop_at', type=finite_float, metavar='SCORE',
+                   help='stop, before --max_gen, once an evaluation of the mean scores SCORE or more '
+                        '(e.g. near a game\'s step cap, where more generations cannot gain); also checked '
+                        'on --resume')
     g.add_argument('--resume', action='store_true',
                    help='continue from log/<name>.es.pkl with the same ES state and random streams; '
                         'without it (a fresh checkout), restart the optimizer at the mean and step size '
@@ -706,6 +710,10 @@ class Master:
             self.name, self.num_params, self.popsize, a.num_episode, a.num_worker), flush=True)
         start = time.time() - state['seconds']
         while a.max_gen <= 0 or state['gen'] < a.max_gen:
+            if a.stop_at is not None and state['best_reward'] is not None and state['best_reward'] >= a.stop_at:
+                print('stop after generation %d: the best evaluation, %.2f, is at least --stop_at %g' % (
+                    state['gen'], state['best_reward'], a.stop_at), flush=True)
+                break
             gen = state['gen'] + 1
             solutions = es.ask()
             rewards, steps = self.evaluate_population(

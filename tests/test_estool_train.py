@@ -86,6 +86,22 @@ def test_relaunch_and_resume_continue_the_same_run(tmp_path):
     assert read(straight / (NAME + '.best.json')) == read(split / (NAME + '.best.json'))
 
 
+def test_stop_at_ends_the_run_at_the_evaluation_that_reaches_it(tmp_path):
+    """--stop_at: a run stops at the first evaluation scoring that much, and a --resume of it too."""
+    hist = lambda: [r[0] for r in read(tmp_path / (NAME + '.hist.json'))]  # noqa: E731
+    flags = ['--eval_steps', '2', '--log_dir', str(tmp_path)]
+    out = run_script(TRAIN + ['--max_gen', '6', '--stop_at=-1e9'] + flags, ESTOOL).stdout
+    assert hist() == [1, 2] and [r[0] for r in read(tmp_path / (NAME + '.hist_best.json'))] == [2]
+    assert 'stop after generation 2' in out
+    out = run_script(TRAIN + ['--max_gen', '6', '--stop_at=-1e9', '--resume'] + flags, ESTOOL).stdout
+    assert hist() == [1, 2] and 'stop after generation 2' in out
+    # out of reach: the run goes on to --max_gen
+    out = run_script(TRAIN + ['--max_gen', '4', '--stop_at', '1e9', '--resume'] + flags, ESTOOL).stdout
+    assert hist() == [1, 2, 3, 4] and 'stop after' not in out
+    proc = run_script(TRAIN + ['--stop_at', 'nan'] + flags, ESTOOL, check=False)
+    assert proc.returncode == 2 and 'finite' in proc.stderr and 'Traceback' not in proc.stderr
+
+
 @pytest.mark.parametrize('opt', ['pepg', 'ses', 'openes', 'ga'])
 def test_every_optimizer_trains_with_the_optional_flags(tmp_path, opt):
     run_script(TRAIN + ['-o', opt, '--antithetic', '--common_seeds', '--cap_time', '--retrain', '--max_gen', '3',
@@ -310,7 +326,8 @@ def test_bad_params_file_is_one_line_naming_file_and_size(tmp_path, content, wor
 def test_help_explains_every_flag():
     train = run_script(['train.py', '--help'], ESTOOL).stdout
     for flag in ['-o', '-n', '-t', '-e', '--eval_steps', '--antithetic', '--common_seeds', '--cap_time', '--retrain',
-                 '--seed_start', '--sigma_init', '--sigma_decay', '--max_gen', '--resume', '--init', '--log_dir']:
+                 '--seed_start', '--sigma_init', '--sigma_decay', '--max_gen', '--stop_at', '--resume', '--init',
+                 '--log_dir']:
         assert flag in train, flag
     model = run_script(['model.py', '--help'], ESTOOL).stdout
     for word in ['game', 'params_file', 'render', 'norender', 'seed', '--episodes', '--max_len']:
